@@ -1,0 +1,14 @@
+"""Training settings for tools/lazyconfig_train_net.py, based on detectron2's own
+common/train.py (so the keys are the ones detectron2 users know)."""
+from detectron2 import model_zoo
+
+train = model_zoo.get_config("common/train.py").train
+train.update(
+    output_dir="./output",
+    device="auto",  # cuda when a GPU is visible, else cpu (resolved by the tool)
+    seed=0,  # each process seeds with seed + rank; -1 draws a random seed
+    max_iter=2000,
+    eval_period=1000,
+    log_period=20,
+    checkpointer=dict(period=500, max_to_keep=3),
+)

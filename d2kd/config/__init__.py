@@ -1,0 +1,18 @@
+"""Config helpers: loading lazy configs with checks that catch mistakes before training."""
+from .checks import (
+    ConfigError,
+    apply_overrides_strictly,
+    check_datasets_registered,
+    check_output_dir,
+    dataset_names_in,
+    load_config,
+)
+
+__all__ = [
+    "ConfigError",
+    "apply_overrides_strictly",
+    "check_datasets_registered",
+    "check_output_dir",
+    "dataset_names_in",
+    "load_config",
+]

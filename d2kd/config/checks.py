@@ -1,0 +1,134 @@
+"""Checks run on a lazy config before anything is trained.
+
+Each raises :class:`ConfigError` with a message that names the problem and the
+fix, so that a typo costs seconds, not a training run.
+"""
+import difflib
+import os
+import tempfile
+from typing import Iterable, List, Sequence
+
+from omegaconf import OmegaConf
+
+_MISSING = object()
+
+
+class ConfigError(ValueError):
+    """A config, override or path that cannot work; the message says how to fix it."""
+
+
+def _nearby_configs(path: str) -> List[str]:
+    folder = os.path.dirname(path) or "."
+    while folder and not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    if not folder:
+        return []
+    candidates = [
+        os.path.join(root, name)
+        for root, _, files in os.walk(folder)
+        for name in files
+        if name.endswith((".py", ".yaml"))
+    ]
+    return difflib.get_close_matches(path, candidates, n=3, cutoff=0.5)
+
+
+def load_config(path: str):
+    """``LazyConfig.load`` with a clear error for a missing or non-Python config file."""
+    from detectron2.config import LazyConfig
+
+    if not os.path.isfile(path):
+        hint = _nearby_configs(path)
+        raise ConfigError(
+            f"Config file not found: {path!r}."
+            + (f" Did you mean: {', '.join(hint)}?" if hint else "")
+            + " Configs live in configs/ and projects/*/configs/."
+        )
+    if not path.endswith((".py", ".yaml")):
+        raise ConfigError(f"Config file {path!r} must be a lazy config (.py) or a saved .yaml.")
+    return LazyConfig.load(path)
+
+
+def _all_keys(cfg, prefix: str = "") -> List[str]:
+    keys = []
+    for key in cfg.keys():
+        full = f"{prefix}{key}"
+        keys.append(full)
+        value = cfg.get(key) if not OmegaConf.is_missing(cfg, key) else None
+        if OmegaConf.is_dict(value):
+            keys.extend(_all_keys(value, full + "."))
+    return keys
+
+
+def apply_overrides_strictly(cfg, overrides: Sequence[str]):
+    """Apply ``key=value`` overrides; a key that does not exist is an error.
+
+    detectron2's ``LazyConfig.apply_overrides`` silently creates missing keys,
+    so a typo such as ``train.max_iters=10`` would train for the default length.
+    Here a new key must be asked for explicitly with a ``+`` prefix
+    (``+train.new_key=1``), as in Hydra.
+    """
+    from detectron2.config import LazyConfig
+
+    plain = []
+    for override in overrides:
+        if "=" not in override:
+            raise ConfigError(f"Override {override!r} is not of the form key=value.")
+        key, value = override.split("=", 1)
+        if key.startswith("+"):
+            plain.append(f"{key[1:]}={value}")
+            continue
+        if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING:
+            hint = difflib.get_close_matches(key, _all_keys(cfg), n=3)
+            raise ConfigError(
+                f"Override {override!r}: the config has no key {key!r}."
+                + (f" Did you mean: {', '.join(hint)}?" if hint else "")
+                + f" To add a new key on purpose, write +{key}={value}."
+            )
+        plain.append(override)
+    return LazyConfig.apply_overrides(cfg, plain)
+
+
+def dataset_names_in(cfg) -> List[str]:
+    """Dataset names referenced by ``dataloader.{train,test}.dataset.names``."""
+    names: List[str] = []
+    loaders = cfg.get("dataloader", None)
+    if loaders is None:
+        return names
+    for split in ("train", "test"):
+        loader = loaders.get(split, None)
+        dataset = loader.get("dataset", None) if loader is not None else None
+        value = dataset.get("names", None) if dataset is not None else None
+        if value is None:
+            continue
+        names.extend([value] if isinstance(value, str) else list(value))
+    return names
+
+
+def check_datasets_registered(names: Iterable[str]):
+    """Every name must be in detectron2's DatasetCatalog."""
+    from detectron2.data import DatasetCatalog
+
+    registered = DatasetCatalog.list()
+    for name in names:
+        if name not in registered:
+            hint = difflib.get_close_matches(name, registered, n=3)
+            raise ConfigError(
+                f"Dataset {name!r} is not registered."
+                + (f" Did you mean: {', '.join(hint)}?" if hint else "")
+                + " Register your own with detectron2's register_coco_instances(name, {}, "
+                "json_file, image_root) in a module the config imports; the bundled ones are "
+                "d2kd_shapes_{tiny,bench}_{train,val}."
+            )
+
+
+def check_output_dir(output_dir: str):
+    """The output directory must be creatable and writable."""
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output_dir):
+            pass
+    except OSError as e:
+        raise ConfigError(
+            f"Output directory {output_dir!r} is not writable ({e.strerror}). "
+            "Pass train.output_dir=<a writable folder>."
+        ) from e

@@ -1,0 +1,1 @@
+"""Training engine pieces: launch, hooks, stage runner."""

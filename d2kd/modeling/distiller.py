@@ -1,0 +1,174 @@
+"""DistillationDetector: a student detector taught by frozen teachers."""
+import logging
+from typing import Dict, List, Mapping, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from detectron2.modeling import META_ARCH_REGISTRY
+
+from ..losses.base import DistillContext, DistillLoss
+from .checkpoint import STUDENT_PREFIX, load_weights_strictly
+from .matching import build_adapters, crop_to_common, pair_levels_by_stride
+from .recorder import ForwardRecorder
+from .teacher import Teacher
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TEACHER = "teacher"
+
+
+@META_ARCH_REGISTRY.register()
+class DistillationDetector(nn.Module):
+    """A Detectron2 meta-arch that trains ``student`` with losses from frozen ``teachers``.
+
+    Training: the student runs its own, unmodified forward (its detection
+    losses); its backbone features are captured on the way by a
+    :class:`ForwardRecorder`. Each teacher used by a loss runs its backbone
+    once, under ``no_grad``. Student levels are paired with teacher levels by
+    stride, mapped to the teacher's channels by 1x1 adapters where they differ,
+    cropped to the common extent, and handed to each distillation loss. The
+    returned dict holds the student's losses plus every ``loss_<method>_*``.
+
+    Inference: ``self.student(batched_inputs)``, unchanged outputs and cost.
+
+    Teachers are held outside the module tree (not registered submodules): they
+    are not in ``parameters()`` (so not in the optimizer nor synced by DDP), not
+    in ``state_dict()`` (so not in the run's checkpoints), and not switched to
+    train mode by ``.train()``. ``.to()``/``.cuda()`` still move them.
+
+    Args:
+        student: a Detectron2 meta-arch whose ``backbone`` returns a dict of features.
+        teachers: a :class:`Teacher`, or a dict name -> Teacher.
+        distill_losses: :class:`DistillLoss` modules. A loss picks its teacher by
+            its ``teacher`` attribute (a name in ``teachers``); by default the
+            only (or first) teacher.
+        student_weights: optional plain student checkpoint loaded into the
+            student at construction (strict), e.g. a pretrained student.
+    """
+
+    def __init__(
+        self,
+        *,
+        student: nn.Module,
+        teachers: Union[Teacher, Mapping[str, Teacher]],
+        distill_losses: Sequence[DistillLoss],
+        student_weights: str = "",
+    ):
+        super().__init__()
+        if not hasattr(student, "backbone"):
+            raise TypeError(f"student must be a Detectron2 meta-arch, got {type(student).__name__}")
+        if isinstance(teachers, Teacher):
+            teachers = {DEFAULT_TEACHER: teachers}
+        if not teachers:
+            raise ValueError("DistillationDetector needs at least one teacher")
+        for name, teacher in teachers.items():
+            if not isinstance(teacher, Teacher):
+                raise TypeError(f"teachers[{name!r}] must be a d2kd Teacher, got {type(teacher).__name__}")
+        self.student = student
+        if student_weights:
+            load_weights_strictly(student, student_weights)
+        # a plain dict hides the teachers from nn.Module's parameter and state tracking
+        self.__dict__["_teachers"] = dict(teachers)
+        self.distill_losses = nn.ModuleList(distill_losses)
+        self._loss_teacher = [self._teacher_name_of(loss) for loss in self.distill_losses]
+        self.adapters = nn.ModuleDict()
+        self._pairs: Dict[str, Dict[str, str]] = {}
+        student_shapes = student.backbone.output_shape()
+        for name in dict.fromkeys(self._loss_teacher):
+            levels = sorted(
+                {lvl for loss, t in zip(self.distill_losses, self._loss_teacher) if t == name for lvl in loss.in_features}
+            )
+            teacher_shapes = self._teachers[name].output_shape()
+            self._pairs[name] = pair_levels_by_stride(student_shapes, teacher_shapes, levels)
+            self.adapters[name] = build_adapters(student_shapes, teacher_shapes, self._pairs[name])
+
+    def _teacher_name_of(self, loss: DistillLoss) -> str:
+        name = getattr(loss, "teacher", None) or next(iter(self._teachers))
+        if name not in self._teachers:
+            raise ValueError(
+                f"{type(loss).__name__}.teacher={name!r} is not one of the teachers "
+                f"{sorted(self._teachers)}"
+            )
+        return name
+
+    @property
+    def teachers(self) -> Dict[str, Teacher]:
+        return self._teachers
+
+    @property
+    def device(self):
+        return self.student.device
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        for teacher in self._teachers.values():
+            teacher._apply(fn, *args, **kwargs)
+        return self
+
+    def extra_repr(self) -> str:
+        return "teachers (frozen, not in parameters/state_dict): " + ", ".join(
+            f"{name}={type(t.model).__name__}" for name, t in self._teachers.items()
+        )
+
+    def forward(self, batched_inputs: List[dict]):
+        if not self.training:
+            return self.student(batched_inputs)
+        with ForwardRecorder(self.student.backbone) as recorder:
+            losses = self.student(batched_inputs)
+        if recorder.calls != 1:
+            raise RuntimeError(
+                f"The student's backbone ran {recorder.calls} times in one forward; "
+                "DistillationDetector expects exactly one call."
+            )
+        losses.update(self.distillation_losses(batched_inputs, recorder.output))
+        return losses
+
+    def distillation_losses(
+        self,
+        batched_inputs: List[dict],
+        student_features: Dict[str, torch.Tensor],
+        extras: Optional[dict] = None,
+    ) -> Dict[str, torch.Tensor]:
+        """Distillation losses for student features already computed on ``batched_inputs``."""
+        context = self._context(batched_inputs, extras)
+        data_format = getattr(self.student, "input_format", "BGR")
+        losses: Dict[str, torch.Tensor] = {}
+        for name in self._pairs:
+            teacher_features = self._teachers[name].features(batched_inputs, data_format)
+            student_paired, teacher_paired = {}, {}
+            for s_level, t_level in self._pairs[name].items():
+                s = student_features[s_level]
+                if s_level in self.adapters[name]:
+                    s = self.adapters[name][s_level](s)
+                student_paired[s_level], teacher_paired[s_level] = crop_to_common(
+                    s, teacher_features[t_level]
+                )
+            for loss, loss_teacher in zip(self.distill_losses, self._loss_teacher):
+                if loss_teacher != name:
+                    continue
+                for key, value in loss(student_paired, teacher_paired, context).items():
+                    if key in losses:
+                        raise KeyError(f"Two distillation losses both return {key!r}")
+                    losses[key] = value
+        return losses
+
+    def _context(self, batched_inputs: List[dict], extras: Optional[dict]) -> DistillContext:
+        shapes = self.student.backbone.output_shape()
+        device = self.device
+        instances = None
+        if all("instances" in x for x in batched_inputs):
+            instances = [x["instances"].to(device) for x in batched_inputs]
+        return DistillContext(
+            strides={name: spec.stride for name, spec in shapes.items()},
+            image_sizes=[tuple(x["image"].shape[-2:]) for x in batched_inputs],
+            instances=instances,
+            extras=dict(extras or {}),
+        )
+
+    def load_state_dict(self, state_dict, strict: bool = True):
+        """Also accepts a plain student checkpoint (keys without ``student.``)."""
+        if state_dict and not any(k.startswith(STUDENT_PREFIX) for k in state_dict):
+            logger.info("Loading a plain student checkpoint into DistillationDetector.student")
+            state_dict = {STUDENT_PREFIX + k: v for k, v in state_dict.items()}
+        return super().load_state_dict(state_dict, strict=strict)

@@ -1,0 +1,1 @@
+"""Small utilities: environment detection, model analysis."""

@@ -1,0 +1,1 @@
+"""DFMSD: dual feature masking stage-wise distillation (see projects/DFMSD/README.md)."""

@@ -1,0 +1,1 @@
+"""MKD: multiscale, frequency-domain mask and feature-alignment distillation (see projects/MKD/README.md)."""

@@ -1,0 +1,190 @@
+#!/usr/bin/env python
+"""Train or evaluate a detector (plain or distilled) from a lazy config.
+
+A structural twin of detectron2's ``tools/lazyconfig_train_net.py``: same flags
+(``--config-file``, ``--resume``, ``--eval-only``, ``--num-gpus``,
+``--num-machines``, ``--machine-rank``, ``--dist-url``, trailing ``key=value``
+overrides), same ``do_test``/``do_train``/``main``. What d2kd adds:
+
+- checks before anything trains (unknown config path, unknown override key,
+  unregistered dataset, unreadable image, unwritable output dir, missing
+  checkpoint, an output dir that already holds a run without ``--resume``);
+- ``train.device=auto`` picks CUDA when present, else the CPU;
+- on a CPU-only machine ``--num-gpus N`` runs N processes with the GLOO backend.
+
+Examples::
+
+    python tools/lazyconfig_train_net.py --config-file configs/Shapes/retinanet_R18_FPN.py
+    python tools/lazyconfig_train_net.py --config-file <cfg> --eval-only train.init_checkpoint=<pth>
+"""
+import logging
+import os
+import sys
+
+try:
+    import detectron2  # noqa: F401
+except ImportError as e:
+    sys.exit(
+        f"detectron2 is not installed ({e}). Run `make setup` (a .venv with a pure-Python "
+        "detectron2 v0.6), or `python tools/install_detectron2.py` in your environment, "
+        "or build detectron2 from source."
+    )
+
+from d2kd.config import (
+    ConfigError,
+    apply_overrides_strictly,
+    check_datasets_registered,
+    check_output_dir,
+    dataset_names_in,
+    load_config,
+)
+from d2kd.data import verify_images
+from d2kd.engine.launch import launch
+from d2kd.utils.env import resolve_device
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import instantiate
+from detectron2.data import DatasetCatalog
+from detectron2.engine import (
+    AMPTrainer,
+    SimpleTrainer,
+    default_argument_parser,
+    default_setup,
+    default_writers,
+    hooks,
+)
+from detectron2.engine.defaults import create_ddp_model
+from detectron2.evaluation import inference_on_dataset, print_csv_format
+from detectron2.utils import comm
+
+logger = logging.getLogger("detectron2")
+
+
+def do_test(cfg, model):
+    if "evaluator" in cfg.dataloader:
+        ret = inference_on_dataset(
+            model, instantiate(cfg.dataloader.test), instantiate(cfg.dataloader.evaluator)
+        )
+        print_csv_format(ret)
+        return ret
+
+
+def ddp_options(cfg):
+    options = dict(cfg.train.ddp)
+    if cfg.train.device == "cpu":
+        options["device_ids"] = None  # DDP on CPU modules takes no device ids
+    return options
+
+
+def do_train(args, cfg):
+    """See detectron2's tools/lazyconfig_train_net.py; ``cfg.train`` is configs/common/train.py."""
+    model = instantiate(cfg.model)
+    logger.info("Model:\n{}".format(model))
+    model.to(cfg.train.device)
+
+    cfg.optimizer.params.model = model
+    optim = instantiate(cfg.optimizer)
+
+    train_loader = instantiate(cfg.dataloader.train)
+
+    model = create_ddp_model(model, **ddp_options(cfg))
+    trainer = (AMPTrainer if cfg.train.amp.enabled else SimpleTrainer)(model, train_loader, optim)
+    checkpointer = DetectionCheckpointer(
+        model,
+        cfg.train.output_dir,
+        optimizer=optim,
+        trainer=trainer,
+    )
+    trainer.register_hooks(
+        [
+            hooks.IterationTimer(),
+            hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
+            hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer)
+            if comm.is_main_process()
+            else None,
+            hooks.EvalHook(cfg.train.eval_period, lambda: do_test(cfg, model)),
+            hooks.PeriodicWriter(
+                default_writers(cfg.train.output_dir, cfg.train.max_iter),
+                period=cfg.train.log_period,
+            )
+            if comm.is_main_process()
+            else None,
+        ]
+    )
+
+    checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=args.resume)
+    if args.resume and checkpointer.has_checkpoint():
+        # The checkpoint stores the training iteration that just finished, thus we start
+        # at the next iteration
+        start_iter = trainer.iter + 1
+    else:
+        start_iter = 0
+    trainer.train(start_iter, cfg.train.max_iter)
+
+
+def check_before_training(args, cfg):
+    """Fail fast, with a message naming the fix, on anything that would fail later."""
+    try:
+        cfg.train.device = resolve_device(cfg.train.get("device", None))
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    if cfg.train.amp.enabled and not cfg.train.device.startswith("cuda"):
+        raise ConfigError(
+            "train.amp.enabled=True needs a CUDA device (detectron2's AMPTrainer); "
+            "pass train.amp.enabled=False to train on the CPU."
+        )
+    init = cfg.train.init_checkpoint
+    if args.eval_only and not init:
+        raise ConfigError("--eval-only needs the weights to evaluate: train.init_checkpoint=<.pth>")
+    if init and "://" not in init and not os.path.isfile(init):
+        raise ConfigError(f"train.init_checkpoint={init!r} does not exist.")
+    check_output_dir(cfg.train.output_dir)
+    if not args.resume and not args.eval_only:
+        last = os.path.join(cfg.train.output_dir, "last_checkpoint")
+        if os.path.exists(last):
+            raise ConfigError(
+                f"{cfg.train.output_dir!r} already holds checkpoints of a run ({last}). "
+                "Pass --resume to continue it, or train.output_dir=<new folder> to start "
+                "another; delete the folder to start over."
+            )
+    names = dataset_names_in(cfg)
+    check_datasets_registered(names)
+    for name in names:
+        try:
+            verify_images(DatasetCatalog.get(name))
+        except ValueError as e:
+            raise ConfigError(f"Dataset {name!r}: {e}") from e
+
+
+def main(args):
+    cfg = load_config(args.config_file)
+    cfg = apply_overrides_strictly(cfg, args.opts)
+    check_before_training(args, cfg)
+    default_setup(cfg, args)
+
+    if args.eval_only:
+        model = instantiate(cfg.model)
+        model.to(cfg.train.device)
+        model = create_ddp_model(model, **ddp_options(cfg))
+        DetectionCheckpointer(model).load(cfg.train.init_checkpoint)
+        print(do_test(cfg, model))
+    else:
+        do_train(args, cfg)
+
+
+def cli(argv=None):
+    args = default_argument_parser().parse_args(argv)
+    try:
+        launch(
+            main,
+            args.num_gpus,
+            num_machines=args.num_machines,
+            machine_rank=args.machine_rank,
+            dist_url=args.dist_url,
+            args=(args,),
+        )
+    except ConfigError as e:
+        sys.exit(f"Config error: {e}")
+
+
+if __name__ == "__main__":
+    cli()
