@@ -58,6 +58,18 @@ class DistillLoss(nn.Module):
         self.in_features = list(in_features)
         self.weight = float(weight)
 
+    def check_feature_sizes(self, sizes: Dict[str, int]) -> None:
+        """Validate against the smallest feature map each level will have.
+
+        Called once by :class:`DistillationDetector` at construction (before
+        training) when it knows the smallest input size. Override to raise a
+        ``ValueError`` for settings that cannot work (e.g. a pooling kernel
+        larger than a level's map).
+
+        Args:
+            sizes: student level name -> smallest side (pixels) of its feature map.
+        """
+
     def loss_name(self, level: str, suffix: str = "") -> str:
         return f"loss_{self.method}{'_' + suffix if suffix else ''}_{level}"
 

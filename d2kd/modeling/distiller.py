@@ -45,6 +45,9 @@ class DistillationDetector(nn.Module):
             only (or first) teacher.
         student_weights: optional plain student checkpoint loaded into the
             student at construction (strict), e.g. a pretrained student.
+        min_input_size: smallest side (pixels) of the input images in training,
+            if known (e.g. the smallest ``ResizeShortestEdge`` length); each loss's
+            ``check_feature_sizes`` then validates its settings before training.
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class DistillationDetector(nn.Module):
         teachers: Union[Teacher, Mapping[str, Teacher]],
         distill_losses: Sequence[DistillLoss],
         student_weights: str = "",
+        min_input_size: Optional[int] = None,
     ):
         super().__init__()
         if not hasattr(student, "backbone"):
@@ -82,6 +86,13 @@ class DistillationDetector(nn.Module):
             teacher_shapes = self._teachers[name].output_shape()
             self._pairs[name] = pair_levels_by_stride(student_shapes, teacher_shapes, levels)
             self.adapters[name] = build_adapters(student_shapes, teacher_shapes, self._pairs[name])
+        if min_input_size:
+            sizes = {
+                level: -(-int(min_input_size) // spec.stride)  # ceil: detectron2 convs pad
+                for level, spec in student_shapes.items()
+            }
+            for loss in self.distill_losses:
+                loss.check_feature_sizes({k: sizes[k] for k in loss.in_features})
 
     def _teacher_name_of(self, loss: DistillLoss) -> str:
         name = getattr(loss, "teacher", None) or next(iter(self._teachers))
