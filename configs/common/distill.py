@@ -1,0 +1,32 @@
+"""Base of the distillation runs on the shapes dataset: the RetinaNet R18 student of
+configs/Shapes/retinanet_R18_FPN.py taught by the RetinaNet R50 teacher, with no
+distillation loss yet. Leaf configs set ``model.distill_losses`` and ``train.output_dir``.
+
+The loss modules compare features after the student's 1x1 adapters, so their
+``channels`` are the teacher's FPN width (interpolated from ``model.teachers``).
+"""
+from detectron2.config import LazyCall as L
+
+from d2kd.modeling import DistillationDetector
+
+from .data.shapes import dataloader
+from .models.retinanet import model as _student
+from .optim import SGD as optimizer
+from .optim import lr_multiplier
+from .teachers import retinanet_R50_teacher as _teacher
+from .train import train
+
+_student.num_classes = 6
+
+model = L(DistillationDetector)(
+    student=_student,
+    teachers=_teacher,
+    distill_losses=[],
+    # smallest training short edge (configs/common/data/shapes.py): lets losses check sizes
+    min_input_size=192,
+)
+train.max_iter = 1500
+train.eval_period = 1500
+
+# FPN levels shared by student and teacher (strides 8..128)
+LEVELS = ["p3", "p4", "p5", "p6", "p7"]
