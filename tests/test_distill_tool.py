@@ -1,0 +1,120 @@
+"""A distillation run through the real tools: teacher training, distillation, export, DDP."""
+import os
+
+import pytest
+import torch
+from tool_runs import TINY_DATA, TINY_SCHEDULE, read_metrics, run_tool, shrink_model
+
+TEACHER_SIZE = ["model.backbone.bottom_up.stages.base_width=8", "model.backbone.out_channels=24"]
+STUDENT_CONFIG = "configs/Shapes/retinanet_R18_FPN.py"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    return {"D2KD_DATASETS": str(tmp_path_factory.mktemp("datasets"))}
+
+
+@pytest.fixture(scope="module")
+def teacher_checkpoint(tmp_path_factory, env):
+    """The documented teacher command, shrunk: train configs/Shapes/retinanet_R50_FPN.py."""
+    out = tmp_path_factory.mktemp("teacher")
+    run_tool(
+        "lazyconfig_train_net.py", "--config-file", "configs/Shapes/retinanet_R50_FPN.py",
+        *TINY_DATA, *TINY_SCHEDULE, *TEACHER_SIZE, "train.max_iter=2", "train.eval_period=0",
+        f"train.output_dir={out}", env=env,
+    )
+    return out / "model_final.pth"
+
+
+def distill_args(teacher_checkpoint, output_dir, config="configs/baselines/fitnet_R50_to_R18_retinanet.py"):
+    return [
+        "--config-file", config, *TINY_DATA, *TINY_SCHEDULE,
+        *shrink_model("model.student"),
+        *[f"model.teachers.{o}" for o in TEACHER_SIZE],
+        f"model.teachers.weights={teacher_checkpoint}",
+        "model.min_input_size=96",
+        "+model.student.test_score_thresh=0.0",
+        f"train.output_dir={output_dir}",
+    ]
+
+
+@pytest.fixture(scope="module")
+def distilled_run(tmp_path_factory, env, teacher_checkpoint):
+    out = tmp_path_factory.mktemp("fitnet")
+    run_tool("lazyconfig_train_net.py", *distill_args(teacher_checkpoint, out), env=env)
+    return out
+
+
+def test_distillation_losses_are_logged_and_checkpoint_has_no_teacher(distilled_run, teacher_checkpoint):
+    records = read_metrics(distilled_run)
+    train = [r for r in records if "total_loss" in r]
+    assert [r["iteration"] for r in train] == [0, 1, 2, 3]
+    for level in ("p3", "p4", "p5", "p6", "p7"):
+        assert all(r[f"loss_fitnet_{level}"] > 0 for r in train)
+    keys = torch.load(distilled_run / "model_final.pth", weights_only=True)["model"].keys()
+    assert {k.split(".")[0] for k in keys} == {"student", "adapters"}
+    teacher_keys = torch.load(teacher_checkpoint, weights_only=True)["model"].keys()
+    assert len(teacher_keys) > 0  # the teacher file is untouched and not copied into the run
+
+
+def test_exported_student_is_the_plain_student_with_identical_ap(distilled_run, env, tmp_path):
+    from detectron2.config import LazyConfig, instantiate
+
+    from d2kd.config import apply_overrides_strictly
+    from d2kd.modeling import load_weights_strictly
+
+    exported = tmp_path / "student.pth"
+    run_tool("export_student.py", "--checkpoint", distilled_run / "model_final.pth", "--output", exported)
+    refused = run_tool(
+        "export_student.py", "--checkpoint", distilled_run / "model_final.pth", "--output", exported,
+        check=False,
+    )
+    assert refused.returncode != 0 and "--force" in refused.stderr
+
+    run_tool(
+        "lazyconfig_train_net.py", "--eval-only", "--config-file", STUDENT_CONFIG,
+        *TINY_DATA, *shrink_model(), "+model.test_score_thresh=0.0",
+        f"train.init_checkpoint={exported}", f"train.output_dir={tmp_path / 'eval'}", env=env,
+    )
+    distilled_ap = [r for r in read_metrics(distilled_run) if "bbox/AP" in r][-1]
+    log = (tmp_path / "eval" / "log.txt").read_text()
+    row = log.split("copypaste: AP,AP50,AP75,APs,APm,APl")[-1].splitlines()[1].split("copypaste: ")[1]
+    values = dict(zip(["AP", "AP50", "AP75", "APs", "APm", "APl"], map(float, row.split(","))))
+    for metric in ("AP", "AP50", "APs"):  # the log rounds to 4 decimals
+        assert values[metric] == pytest.approx(distilled_ap[f"bbox/{metric}"], abs=1e-3)
+
+    cfg = apply_overrides_strictly(LazyConfig.load(STUDENT_CONFIG), shrink_model())
+    bare = instantiate(cfg.model)
+    missing, unexpected = load_weights_strictly(bare, str(exported))
+    assert not missing and not unexpected
+    reference = instantiate(cfg.model)
+    assert sum(p.numel() for p in bare.parameters()) == sum(p.numel() for p in reference.parameters())
+
+
+@pytest.mark.parametrize(
+    "config",
+    sorted(
+        f"configs/baselines/{name}"
+        for name in os.listdir(os.path.join(os.path.dirname(__file__), "..", "configs", "baselines"))
+        if name.endswith(".py") and not name.startswith("fitnet")
+    ),
+)
+def test_every_baseline_trains_through_the_tool(config, env, teacher_checkpoint, tmp_path):
+    args = distill_args(teacher_checkpoint, tmp_path, config)
+    args = [a for a in args if not a.startswith("train.max_iter")] + ["train.max_iter=1", "train.eval_period=0"]
+    run_tool("lazyconfig_train_net.py", *args, env=env)
+    record = [r for r in read_metrics(tmp_path) if "total_loss" in r][-1]
+    distill_keys = [k for k in record if k.startswith("loss_") and k not in ("loss_cls", "loss_box_reg")]
+    assert distill_keys and all(record[k] >= 0 for k in distill_keys)
+
+
+def test_two_cpu_processes_train_with_ddp(env, teacher_checkpoint, tmp_path):
+    args = distill_args(teacher_checkpoint, tmp_path)
+    args = [a for a in args if not a.startswith(("train.max_iter", "train.eval_period"))]
+    run_tool(
+        "lazyconfig_train_net.py", "--num-gpus", "2", *args, "train.max_iter=2", "train.eval_period=2",
+        env=env,
+    )
+    records = read_metrics(tmp_path)
+    assert [r["iteration"] for r in records if "total_loss" in r] == [0, 1]
+    assert any("bbox/AP" in r for r in records)
