@@ -1,0 +1,99 @@
+"""Sanity checks of dataset files, to fail early instead of inside a data-loader worker."""
+import io
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable, List, Optional, Tuple
+
+from PIL import Image
+
+from .shapes import IMAGES_DIR, SCALES, SPLITS
+
+__all__ = ["verify_images"]
+
+_JPEG_START = b"\xff\xd8"
+_JPEG_END = b"\xff\xd9"
+_MAX_LISTED = 10
+
+
+def _image_problem(record: dict) -> Optional[str]:
+    """Why the image of a detectron2 dataset dict cannot be used, or None when it decodes.
+
+    Decodes the whole file (JPEGs at 1/8 scale, which still reads every
+    entropy-coded byte) and compares the size with ``height``/``width`` when
+    the dict has them.
+    """
+    path = record["file_name"]
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    if not data:
+        return "is empty"
+    if data.startswith(_JPEG_START) and not data.rstrip(b"\x00").endswith(_JPEG_END):
+        return "is a truncated JPEG (no end-of-image marker)"
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            size = image.size
+            image.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
+            image.load()
+    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, ... on bad data
+        return f"cannot be decoded ({type(e).__name__}: {e})"
+    expected = (record.get("width"), record.get("height"))
+    if None not in expected and tuple(expected) != size:
+        return f"is {size[0]}x{size[1]} but the annotations say {expected[0]}x{expected[1]}"
+    return None
+
+
+def verify_images(dataset_dicts: Iterable[dict], num_threads: int = 4) -> None:
+    """Checks that every ``file_name`` in ``dataset_dicts`` exists and decodes.
+
+    Args:
+        dataset_dicts: detectron2 dataset dicts (``file_name`` and optionally
+            ``height``/``width``), e.g. ``DatasetCatalog.get(name)``.
+        num_threads: decoding threads (PIL releases the GIL while decoding).
+
+    Raises:
+        ValueError: naming the bad files, why each is bad, and how to fix it.
+    """
+    records = list(dataset_dicts)
+    with ThreadPoolExecutor(max(1, num_threads)) as pool:
+        reasons = pool.map(_image_problem, records)
+        problems = [(r["file_name"], why) for r, why in zip(records, reasons) if why]
+    if problems:
+        raise ValueError(_report(problems, len(records)))
+
+
+def _shapes_location(path: str) -> Optional[Tuple[str, str]]:
+    """(root, scale) when ``path`` lies at ``<root>/<scale>/<split>/images/<file>``, else None."""
+    image_dir = os.path.dirname(os.path.abspath(path))
+    split_path = os.path.dirname(image_dir)
+    scale_path = os.path.dirname(split_path)
+    if (
+        os.path.basename(image_dir) == IMAGES_DIR
+        and os.path.basename(split_path) in SPLITS
+        and os.path.basename(scale_path) in SCALES
+    ):
+        return os.path.dirname(scale_path), os.path.basename(scale_path)
+    return None
+
+
+def _report(problems: List[Tuple[str, str]], total: int) -> str:
+    """The error message of :func:`verify_images`."""
+    lines = [f"{len(problems)} of {total} images are missing or corrupt:"]
+    lines += [f"  {path} {why}" for path, why in problems[:_MAX_LISTED]]
+    if len(problems) > _MAX_LISTED:
+        lines.append(f"  ... and {len(problems) - _MAX_LISTED} more")
+    location = _shapes_location(problems[0][0])
+    if location is not None:
+        root, scale = location
+        lines.append(
+            "Fix: regenerate the d2kd shapes dataset with "
+            f"`python tools/make_dataset.py --scale {scale} --root {root} --force`."
+        )
+    else:
+        lines.append(
+            "Fix: restore or replace these files (for the bundled d2kd shapes dataset: "
+            "`python tools/make_dataset.py --scale <scale> --root <root> --force`)."
+        )
+    return "\n".join(lines)
