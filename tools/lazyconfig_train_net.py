@@ -40,6 +40,7 @@ from d2kd.config import (
 )
 from d2kd.data import verify_images
 from d2kd.engine.launch import launch
+from d2kd.engine.stages import run_stages
 from d2kd.utils.env import resolve_device
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
@@ -75,8 +76,11 @@ def ddp_options(cfg):
     return options
 
 
-def do_train(args, cfg):
-    """See detectron2's tools/lazyconfig_train_net.py; ``cfg.train`` is configs/common/train.py."""
+def do_train(args, cfg, extra_hooks=()):
+    """See detectron2's tools/lazyconfig_train_net.py; ``cfg.train`` is configs/common/train.py.
+
+    ``extra_hooks`` are registered after the standard ones (the stage runner's).
+    """
     model = instantiate(cfg.model)
     logger.info("Model:\n{}".format(model))
     model.to(cfg.train.device)
@@ -109,6 +113,7 @@ def do_train(args, cfg):
             if comm.is_main_process()
             else None,
         ]
+        + list(extra_hooks)
     )
 
     checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=args.resume)
@@ -158,6 +163,8 @@ def check_before_training(args, cfg):
 def main(args):
     cfg = load_config(args.config_file)
     cfg = apply_overrides_strictly(cfg, args.opts)
+    if "stages" in cfg and not args.eval_only:
+        return run_stages(args, cfg, do_train=do_train, do_test=do_test, check=check_before_training)
     check_before_training(args, cfg)
     default_setup(cfg, args)
 

@@ -1,0 +1,154 @@
+"""Training hooks for distillation runs, in the style of detectron2's ``engine/hooks.py``.
+
+Each hook does one thing; its docstring says when it runs. The stage runner
+(:mod:`d2kd.engine.stages`) registers them into the trainer that
+``tools/lazyconfig_train_net.py``'s ``do_train`` builds.
+"""
+import json
+import logging
+import os
+from typing import Dict, Optional, Sequence
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from detectron2.engine import HookBase
+from detectron2.utils import comm
+
+from ..modeling.checkpoint import STUDENT_PREFIX, read_state_dict
+
+__all__ = ["EVAL_TASKS", "unwrap_model", "StageBanner", "StudentHandoff", "StageResultWriter"]
+
+logger = logging.getLogger(__name__)
+
+# prefixes of the flattened evaluation results that EvalHook puts into the event storage
+EVAL_TASKS = ("bbox", "segm", "keypoints", "sem_seg", "panoptic_seg")
+
+
+def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The module inside DDP (the model itself otherwise)."""
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+class StageBanner(HookBase):
+    """Logs which SAL stage is training.
+
+    Runs in ``before_train`` (one line: stage index, name, teacher, iterations)
+    and ``after_train`` (the stage's end).
+
+    Args:
+        index: 1-based stage index.
+        num_stages: number of stages of the run.
+        name: the stage's name.
+        description: free text, e.g. the teacher's weights file.
+    """
+
+    def __init__(self, index: int, num_stages: int, name: str, description: str = ""):
+        self._index = index
+        self._num_stages = num_stages
+        self._name = name
+        self._description = description
+
+    def before_train(self):
+        start = self.trainer.start_iter
+        logger.info(
+            "SAL stage %d/%d (%s) %s iterations %d..%d%s",
+            self._index,
+            self._num_stages,
+            self._name,
+            "starts:" if start == 0 else "resumes:",
+            start,
+            self.trainer.max_iter,
+            f"; {self._description}" if self._description else "",
+        )
+
+    def after_train(self):
+        logger.info(
+            "SAL stage %d/%d (%s) ended at iteration %d",
+            self._index, self._num_stages, self._name, self.trainer.iter,
+        )
+
+
+class StudentHandoff(HookBase):
+    """Starts a stage from the student weights of the previous stage.
+
+    Runs in ``before_train``, after the checkpointer has loaded (or not) the
+    stage's own checkpoint. When the stage starts from iteration 0 (not a
+    resume), it loads the ``student.*`` weights of ``checkpoint`` into
+    ``model.student`` of the (DDP-unwrapped) model being trained. Every student
+    key must match (same student architecture in all stages); nothing else is
+    carried: adapters, generators and other distillation modules keep their
+    fresh initialisation, as the teacher changed. On a resumed stage
+    (``start_iter > 0``) the stage's own checkpoint already holds everything,
+    and this hook does nothing.
+
+    Args:
+        checkpoint: the previous stage's ``model_final.pth``.
+
+    Attributes:
+        loaded_keys: student keys loaded (empty until it ran, or on resume).
+    """
+
+    def __init__(self, checkpoint: str):
+        self._checkpoint = checkpoint
+        self.loaded_keys: Sequence[str] = ()
+
+    def before_train(self):
+        if self.trainer.start_iter > 0:
+            logger.info("Stage resumed at iteration %d: student hand-off skipped", self.trainer.start_iter)
+            return
+        student = unwrap_model(self.trainer.model).student
+        state = read_state_dict(self._checkpoint)  # student.* keys, prefix stripped
+        own = student.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        mismatched = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+        if missing or unexpected or mismatched:
+            raise ValueError(
+                f"The student of {self._checkpoint!r} does not fit this stage's student "
+                f"(missing {missing[:5]}, unexpected {unexpected[:5]}, other shape {mismatched[:5]}); "
+                "every stage must train the same student architecture."
+            )
+        student.load_state_dict(state, strict=True)
+        self.loaded_keys = sorted(STUDENT_PREFIX + k for k in state)
+        logger.info("Student initialised from %s (%d tensors)", self._checkpoint, len(state))
+
+
+class StageResultWriter(HookBase):
+    """Writes a stage's final evaluation results to a JSON file.
+
+    Runs in ``after_train``, after detectron2's ``EvalHook`` (register it
+    later): when the stage completed (``iter >= max_iter``), it reads the
+    latest evaluation scalars from the event storage (keys starting with one
+    of :data:`EVAL_TASKS`, e.g. ``bbox/AP``) and writes, on the main process,
+    ``{"stage": info, "iteration": max_iter, "results": {"bbox/AP": 31.2, ...}}``
+    to ``path``.
+
+    Args:
+        path: output JSON file.
+        info: facts about the stage to store beside the results (index, name, teacher).
+    """
+
+    def __init__(self, path: str, info: Optional[Dict] = None):
+        self._path = path
+        self._info = dict(info or {})
+
+    def after_train(self):
+        if self.trainer.iter < self.trainer.max_iter or not comm.is_main_process():
+            return
+        latest = self.trainer.storage.latest()
+        results = {
+            key: float(value)
+            for key, (value, _) in sorted(latest.items())
+            if key.split("/", 1)[0] in EVAL_TASKS
+        }
+        write_json(self._path, {"stage": self._info, "iteration": self.trainer.max_iter, "results": results})
+
+
+def write_json(path: str, document: dict) -> None:
+    """Write ``document`` to ``path`` atomically."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(document, f, indent=2)
+    os.replace(tmp, path)

@@ -1,0 +1,373 @@
+"""Stage-wise training (DFMSD's SAL, but method-agnostic): a config may declare ``stages``.
+
+A config with ``stages`` trains its student in several consecutive runs, each
+with its own teacher(s), distillers, data and schedule::
+
+    stages = OmegaConf.create(
+        [
+            dict(name="weak", model=dict(teachers=L(Teacher)(model=..., weights=...))),
+            dict(name="strong", dataloader=dict(train=dict(mapper=L(MyMapper)(...))),
+                 train=dict(max_iter=3000)),
+        ],
+        flags={"allow_objects": True},
+    )
+
+(a ListConfig: ``LazyConfig.load`` keeps only config types, so a plain Python
+list at the top level of a config file would be dropped). Interpolations
+inside a stage must resolve where they are written (``LazyConfig.save``
+resolves them): use absolute ones (``${dataloader.train.dataset.names}``) or
+relative ones that stay inside the stage.
+
+Each entry overrides the top-level config for its stage. Allowed keys:
+``name`` and the top-level sections ``model``, ``dataloader``, ``train``,
+``optimizer``, ``lr_multiplier``. An override is merged key by key into the
+top-level value, except that a LazyCall node (a dict with ``_target_``) or a
+non-dict replaces the value whole; so a stage may give a whole model or only
+its ``teachers``.
+
+:func:`run_stages` trains stage ``k`` (1-based) into
+``<train.output_dir>/stage<k>/`` through the tool's own ``do_train`` (so
+checkpoints, metrics.json, TensorBoard and the evaluation hook work per
+stage). Stage k+1 starts from the student weights at the end of stage k (hook
+:class:`~d2kd.engine.hooks.StudentHandoff`; the rest of the model, e.g.
+adapters and generators, starts fresh); ``train.init_checkpoint`` applies to
+the first stage only, unless a stage sets its own (then there is no hand-off).
+A stage is finished when its ``model_final.pth`` exists; ``--resume`` skips
+finished stages and continues the unfinished one. At the end a table compares
+the stages' evaluation results (logged, and written to
+``<train.output_dir>/stages_summary.{json,md}``).
+"""
+import copy
+import json
+import logging
+import os
+from typing import Callable, Dict, List, Optional
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import LazyConfig, instantiate
+from detectron2.engine import default_setup
+from detectron2.utils import comm
+from detectron2.utils.env import seed_all_rng
+from detectron2.utils.logger import setup_logger
+
+from ..config import ConfigError, check_output_dir
+from ..modeling.checkpoint import WeightsError
+from ..utils.env import resolve_device
+from .hooks import StageBanner, StageResultWriter, StudentHandoff, write_json
+
+__all__ = [
+    "STAGE_KEYS",
+    "FINAL_CHECKPOINT",
+    "RESULT_FILE",
+    "SUMMARY_FILE",
+    "stage_dir_name",
+    "stage_name",
+    "stage_config",
+    "check_stages",
+    "is_finished",
+    "describe_teachers",
+    "summary_table",
+    "run_stages",
+]
+
+logger = logging.getLogger("detectron2")
+
+STAGE_KEYS = ("name", "model", "dataloader", "train", "optimizer", "lr_multiplier")
+FINAL_CHECKPOINT = "model_final.pth"
+RESULT_FILE = "stage_result.json"
+SUMMARY_FILE = "stages_summary"  # .json and .md
+TABLE_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+def stage_dir_name(index: int) -> str:
+    """Sub-directory of stage ``index`` (0-based): ``stage1``, ``stage2``, ..."""
+    return f"stage{index + 1}"
+
+
+def stage_name(cfg, index: int) -> str:
+    """The stage's ``name``, default ``stage<k>``."""
+    return str(cfg.stages[index].get("name", None) or stage_dir_name(index))
+
+
+def _merge_into(parent: DictConfig, key: str, value) -> None:
+    """Merge a plain (unresolved) override ``value`` into ``parent[key]``."""
+    current = parent.get(key, None) if key in parent else None
+    if isinstance(value, dict) and "_target_" not in value and isinstance(current, DictConfig):
+        for sub_key, sub_value in value.items():
+            _merge_into(current, sub_key, sub_value)
+    else:
+        parent[key] = value
+
+
+def stage_config(cfg, index: int):
+    """The full config of stage ``index`` (0-based): the top-level config
+    without ``stages``, the stage's overrides merged in, ``train.output_dir``
+    set to its sub-directory and, after the first stage, ``train.init_checkpoint``
+    cleared (the student comes from the previous stage) unless the stage sets it."""
+    stage = cfg.stages[index]
+    overrides = OmegaConf.to_container(stage, resolve=False) if isinstance(stage, DictConfig) else dict(stage)
+    out = copy.deepcopy(cfg)
+    out.pop("stages")
+    for key, value in overrides.items():
+        if key == "name":
+            continue
+        if key not in out:
+            out[key] = value
+        else:
+            _merge_into(out, key, value)
+    out.train.output_dir = os.path.join(cfg.train.output_dir, stage_dir_name(index))
+    if index > 0 and "init_checkpoint" not in overrides.get("train", {}):
+        out.train.init_checkpoint = ""
+    return out
+
+
+def _hands_off(cfg, index: int) -> bool:
+    if index == 0:
+        return False
+    train = cfg.stages[index].get("train", None)
+    return not (train is not None and "init_checkpoint" in train)
+
+
+def check_stages(cfg) -> List:
+    """Validate the ``stages`` declaration; return the stage configs (see :func:`stage_config`).
+
+    Raises :class:`~d2kd.config.ConfigError` for: ``stages`` not a non-empty
+    list of dicts, an unknown key in a stage, repeated names, a stage whose
+    model has no teacher, a non-positive ``train.max_iter``.
+    """
+    stages = cfg.get("stages", None)
+    if not isinstance(stages, (ListConfig, list)) or len(stages) == 0:
+        raise ConfigError(
+            "`stages` must be a non-empty list of dicts, e.g. stages=[dict(name='weak', "
+            "model=...), dict(name='strong', model=...)]; remove it for a single-stage run."
+        )
+    names = []
+    for i, stage in enumerate(stages):
+        if not isinstance(stage, (DictConfig, dict)):
+            raise ConfigError(f"stages[{i}] must be a dict, got {type(stage).__name__}")
+        unknown = [k for k in stage.keys() if k not in STAGE_KEYS]
+        if unknown:
+            raise ConfigError(f"stages[{i}] has unknown keys {unknown}; allowed: {list(STAGE_KEYS)}")
+        names.append(stage_name(cfg, i))
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"Stage names must be unique; repeated: {repeated}")
+    configs = []
+    for i, name in enumerate(names):
+        scfg = stage_config(cfg, i)
+        model = scfg.get("model", None)
+        teachers = model.get("teachers", None) if isinstance(model, DictConfig) else None
+        if not teachers:
+            raise ConfigError(
+                f"Stage {i + 1} ({name}) has no teacher: its model needs `teachers` "
+                f"(set stages[{i}].model.teachers=L(Teacher)(model=..., weights=...))."
+            )
+        if int(scfg.train.max_iter) <= 0:
+            raise ConfigError(
+                f"Stage {i + 1} ({name}): train.max_iter must be > 0, got {scfg.train.max_iter}"
+            )
+        configs.append(scfg)
+    return configs
+
+
+def is_finished(stage_cfg) -> bool:
+    """A stage is finished when ``<its output_dir>/model_final.pth`` exists."""
+    return os.path.isfile(os.path.join(stage_cfg.train.output_dir, FINAL_CHECKPOINT))
+
+
+def describe_teachers(model_cfg) -> str:
+    """Short text naming a model config's teacher(s): ``<meta-arch> (<weights>)``."""
+    teachers = model_cfg.get("teachers", None)
+    if teachers is None:
+        return "-"
+    items = [("", teachers)] if "_target_" in teachers else list(teachers.items())
+    parts = []
+    for key, teacher in items:
+        target = teacher.get("model", {}).get("_target_", "?") if isinstance(teacher, DictConfig) else "?"
+        target = target if isinstance(target, str) else getattr(target, "__name__", str(target))
+        text = f"{target.rsplit('.', 1)[-1]} ({teacher.get('weights', '?')})"
+        parts.append(f"{key}: {text}" if key else text)
+    return "; ".join(parts)
+
+
+def _read_json(path: str) -> Optional[dict]:
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def summary_table(rows: List[Dict]) -> str:
+    """Markdown table of the stages: index, name, teacher, iterations and COCO metrics.
+
+    Args:
+        rows: ``{"index", "name", "teacher", "iterations", "results": {"bbox/AP": ...}}``.
+    """
+    tasks = [t for t in ("bbox", "segm") if any(f"{t}/AP" in r["results"] for r in rows)] or ["bbox"]
+    header = ["stage", "name", "teacher", "iters"] + [
+        f"{t} {m}" if t != "bbox" else m for t in tasks for m in TABLE_METRICS
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        cells = [str(r["index"]), r["name"], r["teacher"], str(r["iterations"])]
+        for t in tasks:
+            for m in TABLE_METRICS:
+                value = r["results"].get(f"{t}/{m}")
+                cells.append("n/a" if value is None else f"{value:.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _validate_builds(index: int, name: str, scfg) -> Dict[str, tuple]:
+    """Instantiate the stage's model (teachers load their weights) and train mapper on the
+    CPU, so that their own checks run before anything trains. Returns the student's
+    state-dict shapes."""
+    try:
+        model = instantiate(copy.deepcopy(scfg.model))
+        loader = scfg.get("dataloader", {}).get("train", {})
+        if isinstance(loader, DictConfig) and "mapper" in loader:
+            instantiate(copy.deepcopy(loader.mapper))
+    except ConfigError:
+        raise
+    except WeightsError as e:
+        raise ConfigError(
+            f"Stage {index + 1} ({name}): {e} Train that teacher first with its own config "
+            "(the stage config's docstring names the command)."
+        ) from e
+    except (ValueError, TypeError, KeyError, OSError) as e:
+        raise ConfigError(f"Stage {index + 1} ({name}): {type(e).__name__}: {e}") from e
+    student = getattr(model, "student", model)
+    return {k: tuple(v.shape) for k, v in student.state_dict().items()}
+
+
+def _evaluate_final(scfg, do_test) -> Optional[dict]:
+    """Evaluate a finished stage's model_final.pth (its result file was never written)."""
+    model = instantiate(scfg.model)
+    model.to(scfg.train.device)
+    DetectionCheckpointer(model).load(os.path.join(scfg.train.output_dir, FINAL_CHECKPOINT))
+    return do_test(scfg, model)
+
+
+def _flatten(results) -> Dict[str, float]:
+    from detectron2.evaluation.testing import flatten_results_dict
+
+    return {k: float(v) for k, v in flatten_results_dict(results or {}).items()}
+
+
+def run_stages(
+    args,
+    cfg,
+    *,
+    do_train: Callable,
+    do_test: Optional[Callable] = None,
+    check: Optional[Callable] = None,
+    extra_hooks: Optional[Callable] = None,
+    validate_models: bool = True,
+) -> List[Dict]:
+    """Train the stages of ``cfg`` in order (see the module docstring).
+
+    Args:
+        args: the tool's parsed arguments (``resume`` is used).
+        cfg: a lazy config with ``stages``.
+        do_train: ``do_train(args, stage_cfg, extra_hooks=[...])`` of the tool; it
+            must register the given hooks after its own (so after ``EvalHook``).
+        do_test: ``do_test(cfg, model)`` of the tool; used to evaluate a finished
+            stage whose result file is missing.
+        check: ``check(args, stage_cfg)``, the tool's checks before training; run
+            for every stage before the first one trains.
+        extra_hooks: optional ``f(index, stage_cfg) -> list of hooks`` added to
+            each stage's trainer (0-based index) after the runner's own hooks.
+        validate_models: also build every unfinished stage's model and train
+            mapper once before training (teacher weights, box caches, ...).
+
+    Returns:
+        one row per stage: ``{"index", "name", "teacher", "iterations",
+        "output_dir", "results"}`` (``results``: flattened metrics, e.g. ``bbox/AP``).
+    """
+    configs = check_stages(cfg)
+    num = len(configs)
+    names = [stage_name(cfg, i) for i in range(num)]
+    check_output_dir(cfg.train.output_dir)
+    for i, scfg in enumerate(configs):
+        try:
+            scfg.train.device = resolve_device(scfg.train.get("device", None))
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+        if check is not None:
+            try:
+                check(args, scfg)
+            except ConfigError as e:
+                raise ConfigError(f"Stage {i + 1} ({names[i]}): {e}") from e
+    if validate_models:
+        shapes = {}
+        for i, scfg in enumerate(configs):
+            if not is_finished(scfg):
+                shapes[i] = _validate_builds(i, names[i], scfg)
+        first = next(iter(shapes), None)
+        for i, student in shapes.items():
+            if student != shapes[first]:
+                raise ConfigError(
+                    f"Stage {i + 1} ({names[i]}) trains another student than stage {first + 1} "
+                    f"({names[first]}); all stages must share the student architecture."
+                )
+    default_setup(cfg, args)
+    # default_setup logs only "detectron2" and "fvcore"; the hooks and the methods' modules too
+    for name in ("d2kd", "dfmsd", "mkd"):
+        setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name=name, abbrev_name=name)
+
+    rows = []
+    for i, scfg in enumerate(configs):
+        out = scfg.train.output_dir
+        result_path = os.path.join(out, RESULT_FILE)
+        info = {
+            "index": i + 1,
+            "name": names[i],
+            "teacher": describe_teachers(scfg.model),
+            "iterations": int(scfg.train.max_iter),
+        }
+        if is_finished(scfg):
+            logger.info(
+                "SAL stage %d/%d (%s) is finished (%s exists): skipped", i + 1, num, names[i], FINAL_CHECKPOINT
+            )
+            document = _read_json(result_path)
+            if document is None and do_test is not None:
+                document = {
+                    "stage": info,
+                    "iteration": info["iterations"],
+                    "results": _flatten(_evaluate_final(scfg, do_test)),
+                }
+                if comm.is_main_process():
+                    write_json(result_path, document)
+        else:
+            seed = int(scfg.train.get("seed", -1))
+            seed_all_rng(None if seed < 0 else seed + comm.get_rank())
+            if comm.is_main_process():
+                os.makedirs(out, exist_ok=True)
+                LazyConfig.save(scfg, os.path.join(out, "config.yaml"))
+            hooks = [StageBanner(i + 1, num, names[i], info["teacher"])]
+            if _hands_off(cfg, i):
+                hooks.append(StudentHandoff(os.path.join(configs[i - 1].train.output_dir, FINAL_CHECKPOINT)))
+            hooks.append(StageResultWriter(result_path, info))
+            if extra_hooks is not None:
+                hooks.extend(extra_hooks(i, scfg))
+            do_train(args, scfg, extra_hooks=hooks)
+            comm.synchronize()
+            document = _read_json(result_path) if comm.is_main_process() else None
+        results = (document or {}).get("results", {})
+        rows.append(dict(info, output_dir=out, results=results))
+        ap = results.get("bbox/AP")
+        logger.info(
+            "SAL stage %d/%d (%s): bbox AP = %s", i + 1, num, names[i], "n/a" if ap is None else f"{ap:.2f}"
+        )
+
+    if comm.is_main_process():
+        table = summary_table(rows)
+        logger.info("SAL stages compared:\n%s", table)
+        base = os.path.join(cfg.train.output_dir, SUMMARY_FILE)
+        write_json(base + ".json", {"stages": rows})
+        with open(base + ".md", "w") as f:
+            f.write(f"# Stages of {cfg.train.output_dir}\n\n{table}\n\n")
+            f.write(f"Final student: {os.path.join(configs[-1].train.output_dir, FINAL_CHECKPOINT)}\n")
+    return rows

@@ -1,0 +1,13 @@
+"""Paper-size weaker RetinaNet teacher on COCO: ResNet-101 FPN (configs/common/models/paper.py),
+3x schedule. Writes output/teachers/retinanet_R101_FPN_coco/model_final.pth (the same path
+as projects/MKD/configs/COCO/retinanet_R101_FPN.py: train either once)."""
+from detectron2 import model_zoo
+
+from .....configs.common.models.paper import retinanet_r101 as model
+from ..common.coco import dataloader, optimizer, train
+
+optimizer.lr = 0.01  # detectron2's RetinaNet recipe
+lr_multiplier = model_zoo.get_config("common/coco_schedule.py").lr_multiplier_3x
+train.max_iter = 270000  # 3x
+train.init_checkpoint = "detectron2://ImageNetPretrained/MSRA/R-101.pkl"
+train.output_dir = "./output/teachers/retinanet_R101_FPN_coco"

@@ -1,0 +1,9 @@
+"""The weaker RetinaNet teacher of the homogeneous SAL pair: full-width ResNet-34,
+128-channel FPN p3-p7; otherwise (data, schedule, heads) the R50 teacher of
+configs/Shapes/retinanet_R50_FPN.py. Same model and checkpoint path as
+projects/MKD/configs/Shapes/retinanet_R34_FPN.py: train either once.
+"""
+from .....configs.Shapes.retinanet_R50_FPN import dataloader, lr_multiplier, model, optimizer, train
+
+model.backbone.bottom_up.stages.depth = 34
+train.output_dir = "./output/teachers/retinanet_R34_FPN"

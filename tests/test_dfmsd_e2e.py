@@ -1,0 +1,159 @@
+"""DFMSD end to end on the tiny dataset with the project's own config, shrunk: the box-cache
+tool (resumable), then the two-stage run through tools/lazyconfig_train_net.py."""
+import importlib.util
+import json
+import math
+import os
+from collections import OrderedDict
+
+import pytest
+import torch
+from test_stages import tiny_datasets  # noqa: F401  (fixture)
+from tool_runs import ROOT
+
+from d2kd.config import ConfigError, apply_overrides_strictly, load_config
+from d2kd.engine.stages import stage_config
+from detectron2.config import instantiate
+from detectron2.engine import default_argument_parser
+
+CONFIG = os.path.join(ROOT, "projects/DFMSD/configs/Shapes/dfmsd_R34_R50_to_R18_retinanet.py")
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _tiny_overrides(weak, strong):
+    return [
+        "dataloader.train.dataset.names=d2kd_shapes_tiny_train",
+        "dataloader.test.dataset.names=d2kd_shapes_tiny_val",
+        "dataloader.train.mapper.augmentations.0.short_edge_length=[96,112]",
+        "stages.0.dataloader.train.mapper.augmentations.0.short_edge_length=[96,112]",
+        "dataloader.test.mapper.augmentations.0.short_edge_length=96",
+        "dataloader.train.total_batch_size=2",
+        "dataloader.train.num_workers=0",
+        "dataloader.test.num_workers=0",
+        "train.max_iter=2",
+        "train.eval_period=2",
+        "train.log_period=1",
+        "model.min_input_size=96",
+        "model.student.backbone.bottom_up.stages.base_width=8",
+        "model.student.backbone.out_channels=16",
+        "model.teachers.model.backbone.bottom_up.stages.base_width=8",
+        "model.teachers.model.backbone.out_channels=32",
+        "stages.0.model.teachers.model.backbone.bottom_up.stages.base_width=8",
+        "stages.0.model.teachers.model.backbone.out_channels=24",
+        # random weights score low: keep every box, so that Area(x) is large and ME crops
+        "+stages.0.model.teachers.model.test_score_thresh=0.0",
+        f"model.teachers.weights={strong}",
+        f"stages.0.model.teachers.weights={weak}",
+    ]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, tiny_datasets):  # noqa: F811
+    tmp = tmp_path_factory.mktemp("dfmsd")
+    overrides = _tiny_overrides(tmp / "weak.pth", tmp / "strong.pth")
+    cfg = apply_overrides_strictly(load_config(CONFIG), overrides)
+    for i in range(len(cfg.stages)):
+        teacher = stage_config(cfg, i).model.teachers
+        torch.manual_seed(i)
+        torch.save({"model": instantiate(teacher.model).state_dict()}, teacher.weights)
+    return tmp, overrides
+
+
+def test_cache_tool_writes_resumes_and_checks_settings(setup):
+    tmp, overrides = setup
+    tool = _tool("cache_teacher_boxes")
+    cache = tmp / "boxes.json"
+
+    def run(*extra):
+        return tool.main(
+            tool.parse_args(["--config-file", CONFIG, "--output", str(cache), "--score-threshold", "0.0", *extra, *overrides])
+        )
+
+    assert run() == 24  # the tiny training set
+    document = json.loads(cache.read_text())
+    assert document["complete"] and document["datasets"] == ["d2kd_shapes_tiny_train"]
+    assert document["score_threshold"] == 0.0 and document["teacher"]["weights"].endswith("weak.pth")
+    entry = next(iter(document["images"].values()))
+    assert entry["boxes"] and len(entry["boxes"]) == len(entry["scores"])
+    assert run() == 0  # complete: nothing to do
+
+    # an interrupted run: five images missing, not complete -> only those five run again
+    for key in list(document["images"])[:5]:
+        del document["images"][key]
+    document["complete"] = False
+    cache.write_text(json.dumps(document))
+    assert run() == 5
+    assert json.loads(cache.read_text())["complete"]
+
+    with pytest.raises(ConfigError, match="other settings"):
+        tool.main(tool.parse_args(["--config-file", CONFIG, "--output", str(cache), *overrides]))
+
+
+def test_two_stage_dfmsd_run_through_the_tool(setup, capsys):
+    tmp, overrides = setup
+    cache = tmp / "boxes.json"
+    if not cache.exists():
+        pytest.skip("needs the cache of test_cache_tool_writes_resumes_and_checks_settings")
+    out = tmp / "run"
+    tool = _tool("lazyconfig_train_net")
+    args = default_argument_parser().parse_args(
+        ["--config-file", CONFIG, *overrides, f"dataloader.train.mapper.box_cache={cache}", f"train.output_dir={out}"]
+    )
+    tool.main(args)
+
+    def metrics(stage):
+        with open(out / stage / "metrics.json") as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    first = [r for r in metrics("stage1") if "total_loss" in r]
+    second = [r for r in metrics("stage2") if "total_loss" in r]
+    assert [r["iteration"] for r in first] == [0, 1] == [r["iteration"] for r in second]
+    assert "loss_dfmsd_spatial_p3" in first[0] and "loss_dfmsd_sfa_p5" in first[0]
+    assert not any("_me_" in k for k in first[0])  # ME only in the last stage (paper table 8)
+    assert {"loss_dfmsd_me_spatial_p3", "loss_dfmsd_me_channel_p7", "dfmsd/me_crop"} <= set(second[0])
+    assert second[0]["dfmsd/me_crop"] == 1.0  # every cached box kept: Area(x) >= lambda everywhere
+    summary = json.loads((out / "stages_summary.json").read_text())["stages"]
+    assert [r["name"] for r in summary] == ["weak", "strong"]
+    assert summary[0]["teacher"].endswith("weak.pth)") and summary[1]["teacher"].endswith("strong.pth)")
+    assert all("bbox/AP" in r["results"] for r in summary)
+    assert (out / "stages_summary.md").exists() and (out / "config.yaml").exists()
+
+    # --eval-only evaluates the final student with the top-level model (the last stage's)
+    capsys.readouterr()
+    tool.main(
+        default_argument_parser().parse_args(
+            ["--config-file", CONFIG, "--eval-only", *overrides, f"train.output_dir={tmp}/eval",
+             f"train.init_checkpoint={out}/stage2/model_final.pth"]
+        )
+    )
+    line = [x for x in capsys.readouterr().out.splitlines() if "'bbox'" in x][-1]
+    printed = eval(line, {"OrderedDict": OrderedDict, "nan": math.nan})  # noqa: S307  (the tool prints a dict)
+    assert printed["bbox"]["AP50"] == pytest.approx(summary[1]["results"]["bbox/AP50"], abs=1e-6, nan_ok=True)
+
+    # a missing box cache is an error before anything trains
+    with pytest.raises(ConfigError, match="does not exist"):
+        tool.main(
+            default_argument_parser().parse_args(
+                ["--config-file", CONFIG, *overrides, f"dataloader.train.mapper.box_cache={tmp}/none.json",
+                 f"train.output_dir={tmp}/run2"]
+            )
+        )
+    assert not (tmp / "run2" / "stage1" / "metrics.json").exists()
+
+
+def test_pictures_of_me_decisions_and_attention(setup):
+    tmp, overrides = setup
+    from dfmsd import visualize
+
+    written = visualize.main(
+        ["--config-file", CONFIG, "--count", "2", "--output-dir", str(tmp / "pictures"), *overrides,
+         "dataloader.train.mapper.box_cache="]
+    )
+    assert sorted(os.path.basename(p) for p in written) == ["attention_0.png", "attention_1.png", "me_0.png", "me_1.png"]
+    assert all(os.path.getsize(p) > 1000 for p in written)

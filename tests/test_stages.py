@@ -1,0 +1,260 @@
+"""The stage runner (d2kd.engine.stages), method-agnostic: stage configs, checks, and a
+two-stage run through tools/lazyconfig_train_net.py's do_train on the tiny dataset
+(hand-off of the student, interruption in stage 2, --resume, comparison table)."""
+import copy
+import importlib.util
+import json
+import os
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from tool_runs import ROOT
+
+from d2kd.config import ConfigError
+from d2kd.engine.hooks import StudentHandoff, unwrap_model
+from d2kd.engine.stages import (
+    SUMMARY_FILE,
+    check_stages,
+    run_stages,
+    stage_config,
+    summary_table,
+)
+from d2kd.losses import FitNetLoss
+from d2kd.modeling import DistillationDetector, Teacher
+from d2kd.modeling.checkpoint import read_state_dict
+from detectron2.config import LazyCall as L
+from detectron2.config import LazyConfig, instantiate
+from detectron2.engine import HookBase, default_argument_parser
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location(
+        "lazyconfig_train_net", os.path.join(ROOT, "tools", "lazyconfig_train_net.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _tiny_model_cfg(width=8, channels=16):
+    model = LazyConfig.load(os.path.join(ROOT, "configs/common/models/retinanet.py")).model
+    model.backbone.bottom_up.stages.base_width = width
+    model.backbone.out_channels = channels
+    model.test_score_thresh = 0.0  # random weights: low scores, but an AP that is a number
+    return model
+
+
+def _stages_cfg(tmp_path, weak="weak.pth", strong="strong.pth"):
+    """Two stages: teacher (width 16, 24 ch) then teacher (width 24, 32 ch); FitNet on p3, p4."""
+    data = LazyConfig.load(os.path.join(ROOT, "configs/common/data/shapes.py")).dataloader
+    data.train.dataset.names = "d2kd_shapes_tiny_train"
+    data.test.dataset.names = "d2kd_shapes_tiny_val"
+    data.train.mapper.augmentations[0].short_edge_length = [96, 112]
+    data.test.mapper.augmentations[0].short_edge_length = 96
+    data.train.total_batch_size = 2
+    data.train.num_workers = 0
+    data.test.num_workers = 0
+    optim = LazyConfig.load(os.path.join(ROOT, "configs/common/optim.py"))
+    train = LazyConfig.load(os.path.join(ROOT, "configs/common/train.py")).train
+    train.update(
+        max_iter=3, eval_period=100, log_period=1, output_dir=str(tmp_path / "run"), device="cpu"
+    )
+    train.checkpointer.period = 2
+    strong_model = _tiny_model_cfg(24, 32)
+    cfg = OmegaConf.create(
+        dict(
+            model=L(DistillationDetector)(
+                student=_tiny_model_cfg(),
+                teachers=L(Teacher)(model=strong_model, weights=str(tmp_path / strong)),
+                distill_losses=[L(FitNetLoss)(in_features=["p3", "p4"])],
+            ),
+            dataloader=data,
+            optimizer=optim.SGD,
+            lr_multiplier=optim.lr_multiplier,
+            train=train,
+            stages=[
+                dict(
+                    name="weak",
+                    model=dict(teachers=dict(model=_tiny_model_cfg(16, 24), weights=str(tmp_path / weak))),
+                ),
+                dict(name="strong", train=dict(max_iter=4)),
+            ],
+        ),
+        flags={"allow_objects": True},
+    )
+    return cfg
+
+
+def _write_teachers(cfg):
+    for i in range(len(cfg.stages)):
+        teacher = stage_config(cfg, i).model.teachers
+        torch.manual_seed(i)
+        torch.save({"model": instantiate(teacher.model).state_dict()}, teacher.weights)
+
+
+# ---- stage configs and checks (no training) ---------------------------------------------
+
+
+def test_stage_config_merges_overrides(tmp_path):
+    cfg = _stages_cfg(tmp_path)
+    first, second = stage_config(cfg, 0), stage_config(cfg, 1)
+    assert "stages" not in first
+    assert first.model.teachers.weights.endswith("weak.pth")
+    assert first.model.teachers.model.backbone.out_channels == 24
+    assert first.model.student.backbone.out_channels == 16  # merged, not replaced
+    assert second.model.teachers.weights.endswith("strong.pth")
+    assert first.train.max_iter == 3 and second.train.max_iter == 4
+    assert first.train.output_dir.endswith(os.path.join("run", "stage1"))
+    assert second.train.output_dir.endswith(os.path.join("run", "stage2"))
+    assert cfg.train.output_dir.endswith("run")  # the config itself is untouched
+
+    cfg.train.init_checkpoint = "pretrained.pth"
+    assert stage_config(cfg, 0).train.init_checkpoint == "pretrained.pth"
+    assert stage_config(cfg, 1).train.init_checkpoint == ""  # the student comes from stage 1
+    # a LazyCall node replaces the whole value
+    cfg.stages[1].model = L(DistillationDetector)(student=_tiny_model_cfg(), teachers=None, distill_losses=[])
+    assert stage_config(cfg, 1).model.teachers is None
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: setattr(c, "stages", []), "non-empty list"),
+        (lambda c: c.stages[0].update(lr=0.1), "unknown keys \\['lr'\\]"),
+        (lambda c: c.stages[1].update(name="weak"), "repeated: \\['weak'\\]"),
+        (lambda c: c.stages[0].model.update(teachers=None), "Stage 1 \\(weak\\) has no teacher"),
+        (lambda c: c.stages[1].train.update(max_iter=0), "max_iter must be > 0"),
+    ],
+)
+def test_bad_stage_declarations(tmp_path, edit, message):
+    cfg = _stages_cfg(tmp_path)
+    edit(cfg)
+    with pytest.raises(ConfigError, match=message):
+        check_stages(cfg)
+
+
+def test_summary_table():
+    rows = [
+        dict(index=1, name="weak", teacher="RetinaNet (w.pth)", iterations=3, results={"bbox/AP": 1.5, "bbox/AP50": 3.0}),
+        dict(index=2, name="strong", teacher="RetinaNet (s.pth)", iterations=4, results={}),
+    ]
+    lines = summary_table(rows).splitlines()
+    assert lines[0] == "| stage | name | teacher | iters | AP | AP50 | AP75 | APs | APm | APl |"
+    assert lines[2] == "| 1 | weak | RetinaNet (w.pth) | 3 | 1.50 | 3.00 | n/a | n/a | n/a | n/a |"
+    assert lines[3].startswith("| 2 | strong |") and lines[3].endswith("n/a |")
+
+
+# ---- a real two-stage run ----------------------------------------------------------------
+
+
+class _Capture(HookBase):
+    """Records the student weights and the teacher at the start of training."""
+
+    def __init__(self, sink):
+        self.sink = sink
+
+    def before_train(self):
+        model = unwrap_model(self.trainer.model)
+        self.sink["student"] = {k: v.clone() for k, v in model.student.state_dict().items()}
+        self.sink["teacher"] = model.teachers["teacher"].weights
+        self.sink["start_iter"] = self.trainer.start_iter
+        self.sink["handoff"] = [h for h in self.trainer._hooks if isinstance(h, StudentHandoff)]
+
+
+class _Interrupt(HookBase):
+    def after_step(self):
+        if self.trainer.iter == 2:
+            raise KeyboardInterrupt("simulated interruption")
+
+
+@pytest.fixture(scope="module")
+def tiny_datasets(tmp_path_factory):
+    from d2kd.data import register_shapes_datasets
+
+    root = tmp_path_factory.mktemp("datasets")
+    old = os.environ.get("D2KD_DATASETS")
+    os.environ["D2KD_DATASETS"] = str(root)
+    register_shapes_datasets(str(root))
+    yield root
+    if old is None:
+        del os.environ["D2KD_DATASETS"]
+    else:
+        os.environ["D2KD_DATASETS"] = old
+    register_shapes_datasets()
+
+
+def test_two_stages_handoff_interruption_and_resume(tmp_path, tiny_datasets):
+    tool = _load_tool()
+    cfg = _stages_cfg(tmp_path)
+    _write_teachers(cfg)
+    path = tmp_path / "config.yaml"
+    LazyConfig.save(cfg, str(path))
+    cfg = LazyConfig.load(str(path))  # as the tool reads it
+    args = default_argument_parser().parse_args(["--config-file", str(path)])
+    seen = {0: {}, 1: {}}
+
+    def hooks(index, stage_cfg):
+        extra = [_Capture(seen[index])]
+        return extra + ([_Interrupt()] if index == 1 else [])
+
+    with pytest.raises(KeyboardInterrupt):
+        run_stages(
+            args,
+            copy.deepcopy(cfg),
+            do_train=tool.do_train,
+            do_test=tool.do_test,
+            check=tool.check_before_training,
+            extra_hooks=hooks,
+        )
+    run = tmp_path / "run"
+    stage1, stage2 = run / "stage1", run / "stage2"
+    assert (stage1 / "model_final.pth").exists() and (stage1 / "stage_result.json").exists()
+    assert (stage1 / "metrics.json").exists() and (stage1 / "config.yaml").exists()
+    assert not (stage2 / "model_final.pth").exists() and (stage2 / "model_0000001.pth").exists()
+
+    # stage 2 started from exactly stage 1's final student, with the stronger teacher
+    final_student = read_state_dict(str(stage1 / "model_final.pth"))
+    assert set(seen[1]["student"]) == set(final_student)
+    for key, value in final_student.items():
+        assert torch.equal(seen[1]["student"][key], value), key
+    assert seen[1]["teacher"].endswith("strong.pth") and seen[0]["teacher"].endswith("weak.pth")
+    assert seen[1]["handoff"] and not seen[0]["handoff"]
+    # ... and only the student was carried: stage 2's adapters are fresh
+    stage1_adapter = torch.load(stage1 / "model_final.pth", weights_only=True)["model"]["adapters.teacher.p3.weight"]
+    assert stage1_adapter.shape != torch.Size([32, 16, 1, 1])  # 16 -> 24 channels in stage 1, 16 -> 32 in stage 2
+
+    # without --resume the tool refuses; with it, stage 1 is skipped and stage 2 continues
+    with pytest.raises(ConfigError, match="--resume"):
+        tool.main(args)
+    stage1_mtime = os.path.getmtime(stage1 / "model_final.pth")
+    tool.main(default_argument_parser().parse_args(["--config-file", str(path), "--resume"]))
+    assert os.path.getmtime(stage1 / "model_final.pth") == stage1_mtime
+    assert (stage2 / "model_final.pth").exists()
+    with open(stage2 / "metrics.json") as f:
+        iterations = [json.loads(line)["iteration"] for line in f if "total_loss" in line]
+    # 0-2 before the interruption (the last checkpoint was after 1), then 2-3 resumed
+    assert iterations == [0, 1, 2, 2, 3]
+    with open(stage1 / "metrics.json") as f:
+        assert [json.loads(line)["iteration"] for line in f if "total_loss" in line] == [0, 1, 2]
+
+    summary = json.loads((run / f"{SUMMARY_FILE}.json").read_text())["stages"]
+    assert [r["name"] for r in summary] == ["weak", "strong"]
+    assert all("bbox/AP" in r["results"] for r in summary)
+    table = (run / f"{SUMMARY_FILE}.md").read_text()
+    assert "| 1 | weak |" in table and "| 2 | strong |" in table and "stage2/model_final.pth" in table
+    log = (run / "log.txt").read_text()
+    assert "SAL stage 1/2 (weak) is finished" in log and "SAL stage 2/2 (strong) resumes" in log
+
+    # a finished stage whose results were never written (e.g. a crash in the final
+    # evaluation) is evaluated from its model_final.pth, not retrained
+    (stage1 / "stage_result.json").unlink()
+    rows = run_stages(
+        default_argument_parser().parse_args(["--config-file", str(path), "--resume"]),
+        LazyConfig.load(str(path)),
+        do_train=None,  # must not train
+        do_test=tool.do_test,
+        check=tool.check_before_training,
+    )
+    assert (stage1 / "stage_result.json").exists()
+    assert rows[0]["results"]["bbox/AP"] == pytest.approx(summary[0]["results"]["bbox/AP"])

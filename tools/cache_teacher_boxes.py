@@ -1,0 +1,211 @@
+#!/usr/bin/env python
+"""Cache the weaker teacher's detections over a training set, for DFMSD's masking enhancement.
+
+DFMSD (eq. 4) decides, per image, between cropping and noise from Area(x), the
+summed area of the candidate boxes that the previous stage's (weaker) teacher
+detects. This tool runs that teacher once over the training set and writes the
+boxes (with their scores, above ``--score-threshold``) to a JSON cache that
+``dfmsd.MaskingEnhancementMapper(box_cache=...)`` reads (format:
+``dfmsd/box_cache.py``).
+
+Which teacher: with a config that declares ``stages``, the teacher of stage
+``--stage`` (1-based, default 1, the weaker one); without stages, the
+teacher of ``model.teachers``, or a plain detector ``model`` with weights
+``train.init_checkpoint``. Which images: ``--dataset``, default the training
+set of the first later stage whose mapper has a ``box_cache`` (else of the
+chosen stage). Where: ``--output``, default that mapper's ``box_cache``.
+
+Resumable: the cache is written atomically every ``--save-every`` images;
+running the same command again continues where it stopped, and does nothing
+when the cache is complete. Images are run at the config's test-time size;
+boxes are stored in original-image pixels.
+
+Example::
+
+    python tools/cache_teacher_boxes.py \\
+        --config-file projects/DFMSD/configs/Shapes/dfmsd_R34_R50_to_R18_retinanet.py
+"""
+import argparse
+import logging
+import os
+import sys
+
+import torch
+import tqdm
+
+from d2kd.config import ConfigError, apply_overrides_strictly, load_config
+from d2kd.engine.stages import stage_config
+from d2kd.modeling import Teacher, WeightsError
+from d2kd.utils.env import resolve_device
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import instantiate
+from detectron2.data import DatasetCatalog
+from detectron2.utils.logger import setup_logger
+from dfmsd.box_cache import BoxCache, image_key, new_cache, write_cache
+
+logger = logging.getLogger("d2kd.cache_teacher_boxes")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config-file", required=True, help="lazy config (a DFMSD config with stages)")
+    parser.add_argument("--stage", type=int, default=1, help="1-based stage whose teacher runs (default 1)")
+    parser.add_argument("--teacher", default=None, help="teacher name when the model has several")
+    parser.add_argument("--output", default=None, help="cache file (default: the ME mapper's box_cache)")
+    parser.add_argument("--dataset", nargs="+", default=None, help="dataset names (default: the ME stage's)")
+    parser.add_argument("--score-threshold", type=float, default=0.3, help="keep boxes with at least this score")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--save-every", type=int, default=200, help="write the cache every N images")
+    parser.add_argument("--overwrite", action="store_true", help="start over when the cache's settings differ")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="key=value config overrides")
+    return parser.parse_args(argv)
+
+
+def _resolved_config(cfg, stage: int):
+    """The config the teacher comes from (the stage's, when the config has stages)."""
+    if "stages" not in cfg:
+        return cfg
+    if not 1 <= stage <= len(cfg.stages):
+        raise ConfigError(f"--stage {stage} is out of range: the config has {len(cfg.stages)} stages")
+    return stage_config(cfg, stage - 1)
+
+
+def _me_target(cfg, stage: int):
+    """(box_cache, dataset names) of the first stage after ``stage`` whose train mapper has a box_cache."""
+    candidates = [stage_config(cfg, i) for i in range(stage, len(cfg.stages))] if "stages" in cfg else [cfg]
+    for scfg in candidates:
+        mapper = scfg.dataloader.train.get("mapper", None)
+        if mapper is not None and mapper.get("box_cache", None):
+            return mapper.box_cache, scfg.dataloader.train.dataset.names
+    return None, None
+
+
+def build_teacher_model(cfg, teacher_name=None):
+    """The teacher detector (eval mode, weights loaded) and a description of where it came from."""
+    model_cfg = cfg.model
+    teachers = model_cfg.get("teachers", None)
+    if teachers is None:  # a plain detector config: its model with train.init_checkpoint
+        weights = cfg.train.get("init_checkpoint", "")
+        if not weights or not os.path.isfile(weights):
+            raise ConfigError(
+                f"The config has no model.teachers; its model would need train.init_checkpoint "
+                f"(got {weights!r}). Pass a DFMSD config, or train.init_checkpoint=<teacher.pth>."
+            )
+        model = instantiate(model_cfg)
+        DetectionCheckpointer(model).load(weights)
+        return model.eval(), {"weights": weights}
+    if "_target_" not in teachers:  # a dict name -> teacher
+        names = list(teachers.keys())
+        if teacher_name is None and len(names) > 1:
+            raise ConfigError(f"The model has teachers {names}; choose one with --teacher")
+        teachers = teachers[teacher_name or names[0]]
+    try:
+        teacher = instantiate(teachers)
+    except WeightsError as e:
+        raise ConfigError(f"{e} Train the teacher first with its own config (see the DFMSD config's docstring).") from e
+    if not isinstance(teacher, Teacher):
+        raise ConfigError(f"model.teachers must be a d2kd Teacher, got {type(teacher).__name__}")
+    return teacher.model.eval(), {"weights": teacher.weights}
+
+
+def _open_cache(path, datasets, num_images, threshold, teacher_info, overwrite):
+    """The cache document to continue (resume) or a new one."""
+    if os.path.isfile(path):
+        cache = BoxCache.load(path)
+        same = (
+            cache.datasets == list(datasets)
+            and abs(cache.score_threshold - threshold) < 1e-12
+            and cache.document.get("teacher", {}).get("weights") == teacher_info.get("weights")
+        )
+        if same:
+            return cache.document
+        if not overwrite:
+            raise ConfigError(
+                f"{path} holds a cache made with other settings (datasets {cache.datasets}, "
+                f"score threshold {cache.score_threshold}, teacher {cache.document.get('teacher')}). "
+                "Pass --overwrite to replace it, or --output <another file>."
+            )
+        logger.info("Replacing %s (other settings, --overwrite)", path)
+    return new_cache(datasets, num_images, threshold, teacher_info)
+
+
+def _detections(outputs, threshold):
+    instances = outputs["instances"].to("cpu")
+    keep = instances.scores >= threshold
+    return instances.pred_boxes.tensor[keep].tolist(), instances.scores[keep].tolist()
+
+
+def main(args) -> int:
+    """Run the teacher over the images missing from the cache; returns how many it ran on."""
+    if not 0 <= args.score_threshold <= 1:
+        raise ConfigError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
+    if args.batch_size < 1 or args.save_every < 1:
+        raise ConfigError("--batch-size and --save-every must be >= 1")
+    cfg = apply_overrides_strictly(load_config(args.config_file), args.opts)
+    scfg = _resolved_config(cfg, args.stage)
+    default_output, default_datasets = _me_target(cfg, args.stage)
+    output = args.output or default_output
+    if not output:
+        raise ConfigError("No stage after --stage has a mapper with box_cache; pass --output <cache.json>")
+    datasets = args.dataset or default_datasets or scfg.dataloader.train.dataset.names
+    datasets = [datasets] if isinstance(datasets, str) else list(datasets)
+
+    records = [r for name in datasets for r in DatasetCatalog.get(name)]
+    keys = [image_key(r) for r in records]
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"Images of {datasets} share cache keys (image ids); cache each dataset separately")
+    model, teacher_info = build_teacher_model(scfg, args.teacher)
+    teacher_info["config"] = os.path.abspath(args.config_file)
+    document = _open_cache(output, datasets, len(records), args.score_threshold, teacher_info, args.overwrite)
+    todo = [r for r in records if image_key(r) not in document["images"]]
+    if not todo and document.get("complete"):
+        logger.info("%s is complete (%d images); nothing to do", output, len(records))
+        return 0
+
+    device = resolve_device(scfg.train.get("device", None))
+    model.to(device)
+    mapper = instantiate(scfg.dataloader.test.mapper)
+    flip = getattr(mapper, "image_format", "BGR") != getattr(model, "input_format", "BGR")
+    logger.info(
+        "Caching boxes (score >= %s) of %s over %s: %d of %d images to do -> %s",
+        args.score_threshold, teacher_info["weights"], datasets, len(todo), len(records), output,
+    )
+    done_since_save = 0
+    with torch.no_grad(), tqdm.tqdm(total=len(records), initial=len(records) - len(todo), unit="img") as bar:
+        for start in range(0, len(todo), args.batch_size):
+            batch = todo[start : start + args.batch_size]
+            inputs = [mapper(dict(r)) for r in batch]
+            if flip:
+                inputs = [dict(x, image=x["image"].flip(0)) for x in inputs]
+            for record, outputs in zip(batch, model(inputs)):
+                boxes, scores = _detections(outputs, args.score_threshold)
+                document["images"][image_key(record)] = {
+                    "file_name": os.path.basename(record["file_name"]),
+                    "height": record["height"],
+                    "width": record["width"],
+                    "boxes": [[round(v, 2) for v in box] for box in boxes],
+                    "scores": [round(s, 4) for s in scores],
+                }
+            bar.update(len(batch))
+            done_since_save += len(batch)
+            if done_since_save >= args.save_every:
+                write_cache(output, document)
+                done_since_save = 0
+    document["complete"] = True
+    write_cache(output, document)
+    logger.info("Wrote %s (%d images)", output, len(document["images"]))
+    return len(todo)
+
+
+def cli(argv=None):
+    setup_logger(name="d2kd")
+    setup_logger(name="detectron2")
+    args = parse_args(argv)
+    try:
+        main(args)
+    except (ConfigError, ValueError) as e:
+        sys.exit(f"Error: {e}")
+
+
+if __name__ == "__main__":
+    cli()
