@@ -42,6 +42,7 @@ from d2kd.data import verify_images
 from d2kd.engine.launch import launch
 from d2kd.engine.stages import run_stages
 from d2kd.utils.env import resolve_device
+from d2kd.utils.logger import setup_project_loggers
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.data import DatasetCatalog
@@ -167,6 +168,7 @@ def main(args):
         return run_stages(args, cfg, do_train=do_train, do_test=do_test, check=check_before_training)
     check_before_training(args, cfg)
     default_setup(cfg, args)
+    setup_project_loggers(cfg.train.output_dir)
 
     if args.eval_only:
         model = instantiate(cfg.model)

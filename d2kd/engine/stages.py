@@ -50,11 +50,11 @@ from detectron2.config import LazyConfig, instantiate
 from detectron2.engine import default_setup
 from detectron2.utils import comm
 from detectron2.utils.env import seed_all_rng
-from detectron2.utils.logger import setup_logger
 
 from ..config import ConfigError, check_output_dir
 from ..modeling.checkpoint import WeightsError
 from ..utils.env import resolve_device
+from ..utils.logger import setup_project_loggers
 from .hooks import StageBanner, StageResultWriter, StudentHandoff, write_json
 
 __all__ = [
@@ -313,9 +313,7 @@ def run_stages(
                     f"({names[first]}); all stages must share the student architecture."
                 )
     default_setup(cfg, args)
-    # default_setup logs only "detectron2" and "fvcore"; the hooks and the methods' modules too
-    for name in ("d2kd", "dfmsd", "mkd"):
-        setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name=name, abbrev_name=name)
+    setup_project_loggers(cfg.train.output_dir)
 
     rows = []
     for i, scfg in enumerate(configs):
