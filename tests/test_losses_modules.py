@@ -401,3 +401,21 @@ def test_fgd_needs_instances_and_strides():
 def test_bad_arguments_raise(build, match):
     with pytest.raises(ValueError, match=match):
         build()
+
+
+def test_attention_mask_ranks_saturated_attention_without_ties():
+    """Teacher features this large saturate the sigmoid to exactly 1.0 in float32;
+    the mask must still hide the positions with the largest mean square."""
+    import torch
+
+    from d2kd.losses import AttentionGuidedMask
+    from d2kd.losses import functional as LF
+
+    t = torch.zeros(1, 2, 2, 3)
+    t[0, :, 0, 0] = 10.0
+    t[0, :, 1, 2] = 20.0
+    t[0, :, 0, 1] = 30.0  # mean squares 100, 400, 900 at three positions
+    assert torch.all(LF.spatial_attention(t)[0, 0][[0, 1, 0], [0, 2, 1]] == 1.0)
+    keep = AttentionGuidedMask(ratio=2 / 6, dim="spatial", mask_mode="attention")(t)
+    hidden = {(h, w) for h in range(2) for w in range(3) if keep[0, 0, h, w] == 0}
+    assert hidden == {(0, 1), (1, 2)}

@@ -205,9 +205,18 @@ def spatial_attention(t: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
     Returns:
         (N, 1, H, W) tensor with values in (0, 1).
     """
+    return torch.sigmoid(spatial_attention_logits(t, tau))
+
+
+def spatial_attention_logits(t: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
+    """The argument of the sigmoid in :func:`spatial_attention`, (N, 1, H, W).
+
+    Rank positions by these, not by the attention: on real teacher features the
+    sigmoid rounds to exactly 1.0 in float32 once the mean square exceeds ~17 tau.
+    """
     _check_4d("teacher feature", t)
     _check_tau(tau)
-    return torch.sigmoid(_acc(t).pow(2).mean(dim=1, keepdim=True) / tau)
+    return _acc(t).pow(2).mean(dim=1, keepdim=True) / tau
 
 
 def channel_attention(t: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
@@ -223,9 +232,14 @@ def channel_attention(t: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
     Returns:
         (N, C, 1, 1) tensor with values in (0, 1).
     """
+    return torch.sigmoid(channel_attention_logits(t, tau))
+
+
+def channel_attention_logits(t: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
+    """The argument of the sigmoid in :func:`channel_attention`, (N, C, 1, 1)."""
     _check_4d("teacher feature", t)
     _check_tau(tau)
-    return torch.sigmoid(_acc(t).mean(dim=(2, 3), keepdim=True) / tau)
+    return _acc(t).mean(dim=(2, 3), keepdim=True) / tau
 
 
 def masked_generation_loss(

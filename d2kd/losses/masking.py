@@ -97,7 +97,8 @@ class AttentionGuidedMask(nn.Module):
 
     - ``"attention"``: the k with the highest teacher attention
       (:func:`~d2kd.losses.functional.spatial_attention` /
-      :func:`~d2kd.losses.functional.channel_attention`), ties broken by ``topk``;
+      :func:`~d2kd.losses.functional.channel_attention`), ranked by the sigmoid's
+      argument so that saturated attention (exactly 1.0 in float32) leaves no ties;
     - ``"sample"``: k drawn without replacement, each draw with probability
       proportional to the attention of the elements not drawn yet;
     - ``"random"``: k drawn uniformly without replacement.
@@ -152,7 +153,8 @@ class AttentionGuidedMask(nn.Module):
         keep = torch.ones_like(scores)
         if k > 0:
             if self.mask_mode == "attention":
-                hidden = scores.topk(k, dim=1).indices
+                logits = LF.spatial_attention_logits if self.dim == "spatial" else LF.channel_attention_logits
+                hidden = logits(t.detach(), self.tau).flatten(1).topk(k, dim=1).indices
             elif self.mask_mode == "sample":
                 # a sigmoid can underflow to 0; keep every element drawable
                 probs = scores.clamp_min(torch.finfo(scores.dtype).tiny)
