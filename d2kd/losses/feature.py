@@ -9,7 +9,7 @@ from typing import Dict, List
 import torch
 
 from . import functional as LF
-from ._utils import check_non_negative, check_positive, level_pair
+from .common import check_non_negative, check_positive, level_pair
 from .base import DistillContext, DistillLoss
 
 __all__ = ["FitNetLoss", "PKDLoss", "CWDLoss"]

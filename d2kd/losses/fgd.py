@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._utils import check_non_negative, check_positive, level_channels, level_pair, put_scalar
+from .common import check_non_negative, check_positive, level_channels, level_pair, put_scalar
 from .base import DistillContext, DistillLoss
 
 __all__ = ["FGDLoss", "GlobalContextBlock", "fgd_attention", "foreground_background_masks"]

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from . import functional as LF
-from ._utils import check_positive, check_ratio, level_channels, level_pair
+from .common import check_positive, check_ratio, level_channels, level_pair
 from .base import DistillContext, DistillLoss
 
 __all__ = [

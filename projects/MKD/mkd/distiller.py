@@ -4,7 +4,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from d2kd.losses._utils import check_non_negative
+from d2kd.losses.common import check_non_negative
 from d2kd.losses.base import DistillContext, DistillLoss
 
 from .losses import FADLoss, FDMDLoss, FeatureMSELoss, MultiscaleLoss

@@ -25,7 +25,7 @@ from torch import nn
 
 from d2kd.losses import FeatureGenerator
 from d2kd.losses import functional as LF
-from d2kd.losses._utils import check_positive, check_ratio, level_channels, level_pair
+from d2kd.losses.common import check_positive, check_ratio, level_channels, level_pair
 from d2kd.losses.base import DistillContext, DistillLoss
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""Small helpers shared by the loss modules (private)."""
+"""Helpers shared by loss modules, d2kd's and the projects': argument checks, per-level
+lookups and diagnostics."""
 from typing import Dict, Iterable, Mapping, Tuple, Union
 
 import torch
