@@ -1,6 +1,6 @@
 """DistillationDetector: a student detector taught by frozen teachers."""
 import logging
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -143,18 +143,9 @@ class DistillationDetector(nn.Module):
     ) -> Dict[str, torch.Tensor]:
         """Distillation losses for student features already computed on ``batched_inputs``."""
         context = self._context(batched_inputs, extras)
-        data_format = getattr(self.student, "input_format", "BGR")
         losses: Dict[str, torch.Tensor] = {}
         for name in self._pairs:
-            teacher_features = self._teachers[name].features(batched_inputs, data_format)
-            student_paired, teacher_paired = {}, {}
-            for s_level, t_level in self._pairs[name].items():
-                s = student_features[s_level]
-                if s_level in self.adapters[name]:
-                    s = self.adapters[name][s_level](s)
-                student_paired[s_level], teacher_paired[s_level] = crop_to_common(
-                    s, teacher_features[t_level]
-                )
+            student_paired, teacher_paired = self.paired_features(name, batched_inputs, student_features)
             for loss, loss_teacher in zip(self.distill_losses, self._loss_teacher):
                 if loss_teacher != name:
                     continue
@@ -163,6 +154,27 @@ class DistillationDetector(nn.Module):
                         raise KeyError(f"Two distillation losses both return {key!r}")
                     losses[key] = value
         return losses
+
+    def paired_features(
+        self, teacher: str, batched_inputs: List[dict], student_features: Dict[str, torch.Tensor]
+    ) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
+        """Student and teacher ``teacher``'s features, paired, adapted and cropped.
+
+        Returns:
+            (student, teacher): dicts keyed by the student's level names, with
+            tensors of identical shape (N, C_teacher, H, W) per level.
+        """
+        data_format = getattr(self.student, "input_format", "BGR")
+        teacher_features = self._teachers[teacher].features(batched_inputs, data_format)
+        student_paired, teacher_paired = {}, {}
+        for s_level, t_level in self._pairs[teacher].items():
+            s = student_features[s_level]
+            if s_level in self.adapters[teacher]:
+                s = self.adapters[teacher][s_level](s)
+            student_paired[s_level], teacher_paired[s_level] = crop_to_common(
+                s, teacher_features[t_level]
+            )
+        return student_paired, teacher_paired
 
     def _context(self, batched_inputs: List[dict], extras: Optional[dict]) -> DistillContext:
         shapes = self.student.backbone.output_shape()

@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 
 from d2kd.modeling.distiller import DistillationDetector
-from d2kd.modeling.matching import crop_to_common
 from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.utils.events import get_event_storage
 
@@ -131,16 +130,11 @@ class DFMSDDetector(DistillationDetector):
 
     def feature_distance(self, batched_inputs: List[dict], student_features) -> torch.Tensor:
         """``sum over teachers and paired levels of mean((adapter(s) - t)^2)`` (a scalar)."""
-        data_format = getattr(self.student, "input_format", "BGR")
         total = None
-        for name, pairs in self._pairs.items():
-            teacher_features = self.teachers[name].features(batched_inputs, data_format)
-            for s_level, t_level in pairs.items():
-                s = student_features[s_level]
-                if s_level in self.adapters[name]:
-                    s = self.adapters[name][s_level](s)
-                s, t = crop_to_common(s, teacher_features[t_level])
-                term = F.mse_loss(s, t)
+        for name in self._pairs:
+            student, teacher = self.paired_features(name, batched_inputs, student_features)
+            for level in student:
+                term = F.mse_loss(student[level], teacher[level])
                 total = term if total is None else total + term
         return total
 
