@@ -1,7 +1,7 @@
 """Faster R-CNN, ResNet-18 (half width) FPN, trained from scratch on the bundled shapes dataset."""
 from ..common.data.shapes import dataloader
 from ..common.models.faster_rcnn import model
-from ..common.optim import SGD as optimizer
+from ..common.optim import AdamW as optimizer
 from ..common.optim import lr_multiplier
 from ..common.train import train
 

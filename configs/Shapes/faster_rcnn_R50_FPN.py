@@ -1,11 +1,11 @@
-"""CPU-sized faster_rcnn teacher (full-width ResNet-50, 128-channel FPN) on the shapes dataset.
+"""CPU-sized faster_rcnn teacher (half-width ResNet-50, 64-channel FPN) on the shapes dataset.
 
 Its checkpoint, output/teachers/faster_rcnn_R50_FPN/model_final.pth, is what
 configs/common/teachers.py loads.
 """
 from ..common.data.shapes import dataloader
 from ..common.models.faster_rcnn_r50 import model
-from ..common.optim import SGD as optimizer
+from ..common.optim import AdamW as optimizer
 from ..common.optim import lr_multiplier
 from ..common.train import train
 

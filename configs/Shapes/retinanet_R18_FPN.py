@@ -5,7 +5,7 @@ images (about 2.7 epochs of the 3000 training images) take about 10 minutes on 2
 """
 from ..common.data.shapes import dataloader
 from ..common.models.retinanet import model
-from ..common.optim import SGD as optimizer
+from ..common.optim import AdamW as optimizer
 from ..common.optim import lr_multiplier
 from ..common.train import train
 

@@ -11,7 +11,7 @@ from d2kd.modeling import DistillationDetector
 
 from .data.shapes import dataloader
 from .models.retinanet import model as _student
-from .optim import SGD as optimizer
+from .optim import AdamW as optimizer
 from .optim import lr_multiplier
 from .teachers import retinanet_R50_teacher as _teacher
 from .train import train

@@ -1,10 +1,10 @@
-"""CPU-sized Faster R-CNN teacher: full-width ResNet-50 (BN, trained from scratch on
-the bundled data), 128-channel FPN p2-p6, a 512-wide box head; otherwise the
+"""CPU-sized Faster R-CNN teacher: half-width ResNet-50 (base width 32, BN, trained from scratch on
+the bundled data), 64-channel FPN p2-p6, a 512-wide box head; otherwise the
 student of ``faster_rcnn.py``.
 """
 from .faster_rcnn import model
 
-model.backbone.bottom_up.stages.update(depth=50, base_width=64)
-model.backbone.out_channels = 128
+model.backbone.bottom_up.stages.update(depth=50, base_width=32)
+model.backbone.out_channels = 64
 model.roi_heads.box_head.fc_dims = [512, 512]
 model.roi_heads.box_predictor.input_shape.channels = 512  # = box_head.fc_dims[-1]

@@ -1,5 +1,5 @@
-"""The weaker RetinaNet teacher of the homogeneous SAL pair: full-width ResNet-34,
-128-channel FPN p3-p7; otherwise (data, schedule, heads) the R50 teacher of
+"""The weaker RetinaNet teacher of the homogeneous SAL pair: half-width ResNet-34,
+64-channel FPN p3-p7; otherwise (data, schedule, heads) the R50 teacher of
 configs/Shapes/retinanet_R50_FPN.py. Same model and checkpoint path as
 projects/MKD/configs/Shapes/retinanet_R34_FPN.py: train either once.
 """

@@ -1,6 +1,6 @@
 """The weaker transformer teacher (paper's ST-T analogue): RetinaNet on the CPU-sized
 Swin of configs/common/models/backbones.py (embed 32, depths 1-1-2-1, about 1.4M
-parameters), 128-channel FPN p3-p7, trained from scratch on the shapes dataset.
+parameters), 64-channel FPN p3-p7, trained from scratch on the shapes dataset.
 """
 from .....configs.Shapes.retinanet_R50_FPN import dataloader, lr_multiplier, model, optimizer, train
 from .....configs.common.models.backbones import swin_nano_fpn

@@ -12,7 +12,7 @@ Every argument is spelled out so that each is a command-line override, e.g.
     _me_mapper.dataset_names = "${dataloader.train.dataset.names}"  # checks that the box cache covers it
 
 Weights for the CPU-sized models of the bundled dataset (sum-reduced losses on
-64/128-channel features of 192-256 px images): alpha is the DMKD baseline's
+64-channel features of 192-256 px images): alpha is the DMKD baseline's
 weight (configs/baselines/dmkd_R50_to_R18_retinanet.py), so DFMSD's masked
 reconstruction has the baseline's scale; alpha * gamma = 1.0 is the PKD
 baseline's weight; beta = 0.5 is the paper's ratio 2.5e-7 / 5e-7.

@@ -1,4 +1,4 @@
-"""CPU-sized Mask R-CNN teacher (full-width ResNet-50, 128-channel FPN) on the shapes
+"""CPU-sized Mask R-CNN teacher (half-width ResNet-50, 64-channel FPN) on the shapes
 dataset, for paper table 2; data and schedule of mask_rcnn_R18_FPN.py. Its
 checkpoint, output/teachers/mask_rcnn_R50_FPN/model_final.pth, is what
 mkd_R50_to_R18_mask_rcnn.py loads."""

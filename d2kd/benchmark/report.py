@@ -1,0 +1,146 @@
+"""Turn finished benchmark tasks into the markdown tables of docs/RESULTS.md.
+
+Tables follow the papers: AP, AP50, AP75, APs, APm, APl (COCO, in percent),
+mean +- sample standard deviation over seeds where a row has several, the share
+of the teacher-student gap a method closes, and the training cost per iteration.
+"""
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .plan import Row
+from .runner import Task
+
+__all__ = ["RowResult", "mean_std", "collect", "main_table", "segm_table", "targets", "gap_closed"]
+
+METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+TABLE_TITLES = {
+    "main": "Distillation on the bundled shapes dataset (RetinaNet students; MKD table 1 / DFMSD table 6 analogue)",
+    "mkd_ablation": "MKD ablation: one term dropped at a time (MKD table 4 analogue)",
+    "dfmsd_ablation": "DFMSD ablation: SAL, ME and SFA switched on one by one (DFMSD tables 10-11 analogue)",
+    "mask_rcnn": "Instance segmentation: Mask R-CNN students (MKD table 2 analogue)",
+}
+
+
+def mean_std(values: Sequence[float]) -> Tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value); NaN (an AP that COCO
+    could not compute) propagates instead of raising."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+class RowResult:
+    """The finished seeds of one row."""
+
+    def __init__(self, row: Row, tasks: Sequence[Task]):
+        self.row = row
+        self.tasks = sorted(tasks, key=lambda t: t.seed)
+
+    @property
+    def seeds(self) -> List[int]:
+        return [t.seed for t in self.tasks]
+
+    def values(self, metric: str, task: str = "bbox") -> List[float]:
+        return [t.result["metrics"][f"{task}/{metric}"] for t in self.tasks]
+
+    def mean(self, metric: str = "AP", task: str = "bbox") -> float:
+        return mean_std(self.values(metric, task))[0]
+
+    def std(self, metric: str = "AP", task: str = "bbox") -> float:
+        return mean_std(self.values(metric, task))[1]
+
+    def cell(self, metric: str, task: str = "bbox") -> str:
+        values = self.values(metric, task)
+        if len(values) == 1:
+            return f"{values[0]:.2f}"
+        mean, std = mean_std(values)
+        return f"{mean:.2f} ± {std:.2f}"
+
+    def s_per_iter(self) -> Optional[float]:
+        times = [t.result.get("s_per_iter") for t in self.tasks if t.result.get("s_per_iter")]
+        return mean_std(times)[0] if times else None
+
+
+def collect(tasks: Sequence[Task], rows: Sequence[Row]) -> Dict[str, RowResult]:
+    """``{row name: RowResult}`` of the rows with at least one finished task."""
+    by_row: Dict[str, List[Task]] = {}
+    for task in tasks:
+        if task.row is not None and task.result is not None:
+            by_row.setdefault(task.row.name, []).append(task)
+    return {r.name: RowResult(r, by_row[r.name]) for r in rows if r.name in by_row}
+
+
+def gap_closed(method: float, student: float, teacher: float) -> Optional[float]:
+    """(AP_method - AP_student) / (AP_teacher - AP_student): the share of the gap closed."""
+    if teacher - student <= 0:
+        return None
+    return (method - student) / (teacher - student)
+
+
+def _reference(results: Dict[str, RowResult], table: str, role: str) -> Optional[RowResult]:
+    picks = [r for r in results.values() if r.row.table == table and r.row.role == role]
+    if role == "teacher":  # the strongest teacher of the table
+        picks.sort(key=lambda r: r.mean(), reverse=True)
+    return picks[0] if picks else None
+
+
+def main_table(results: Dict[str, RowResult], table: str) -> str:
+    """Markdown table of one ``table`` (bbox metrics, gap closed, seeds, s/iter)."""
+    rows = [r for r in results.values() if r.row.table == table]
+    student = _reference(results, table, "student") or _reference(results, "main", "student")
+    teacher = _reference(results, table, "teacher") or _reference(results, "main", "teacher")
+    lines = [
+        "| method | " + " | ".join(METRICS) + " | Δ AP | gap closed | seeds | s / iter |",
+        "|---|" + "---|" * (len(METRICS) + 4),
+    ]
+    for r in rows:
+        delta = gap = ""
+        if student is not None and r.row.role not in ("teacher", "student"):
+            delta = f"{r.mean() - student.mean():+.2f}"
+            if teacher is not None:
+                share = gap_closed(r.mean(), student.mean(), teacher.mean())
+                gap = "" if share is None else f"{100 * share:.0f}%"
+        speed = r.s_per_iter()
+        lines.append(
+            f"| {r.row.label} | " + " | ".join(r.cell(m) for m in METRICS)
+            + f" | {delta} | {gap} | {len(r.seeds)} | {'' if speed is None else f'{speed:.2f}'} |"
+        )
+    return "\n".join(lines)
+
+
+def segm_table(results: Dict[str, RowResult], table: str = "mask_rcnn") -> str:
+    """bbox and mask AP of the instance-segmentation rows."""
+    rows = [r for r in results.values() if r.row.table == table]
+    lines = ["| model | bbox AP | bbox AP50 | segm AP | segm AP50 | segm APs | segm APm | segm APl |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cells = [r.cell("AP"), r.cell("AP50")] + [r.cell(m, "segm") for m in ("AP", "AP50", "APs", "APm", "APl")]
+        lines.append(f"| {r.row.label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def targets(results: Dict[str, RowResult], methods: Sequence[str] = ("mkd", "dfmsd"),
+            margin: float = 1.0) -> List[Tuple[str, bool, str]]:
+    """(label, met, explanation) for "beats the plain student by >= margin AP, every seed better".
+
+    Seeds are paired by number (seed k of the method against seed k of the student).
+    """
+    student = results.get("student")
+    verdicts = []
+    for name in methods:
+        method = results.get(name)
+        if method is None or student is None:
+            continue
+        gain = method.mean() - student.mean()
+        plain = dict(zip(student.seeds, student.values("AP")))
+        paired = [(s, ap - plain[s]) for s, ap in zip(method.seeds, method.values("AP")) if s in plain]
+        every = all(d > 0 for _, d in paired)
+        met = gain >= margin and every and len(paired) >= 3
+        detail = ", ".join(f"seed {s}: {d:+.2f}" for s, d in paired)
+        verdicts.append((
+            method.row.label, met,
+            f"mean gain {gain:+.2f} AP over {len(paired)} seed(s) ({detail}); target: >= {margin:+.1f}, "
+            "every seed better, 3 seeds",
+        ))
+    return verdicts

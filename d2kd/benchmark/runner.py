@@ -1,0 +1,332 @@
+"""Run benchmark rows through ``tools/lazyconfig_train_net.py``, cached and resumable.
+
+Each (row, seed) is a *task* with its own folder
+``<work_dir>/<profile>/<row>/seed<k>-<key>``, where ``key`` hashes everything
+that decides the result: the config file and every config file it imports, the
+overrides, the schedule, the seed, and the keys of the teachers (and box cache)
+it uses. A task whose folder holds ``result.json`` is done and is not run again;
+an interrupted task continues from its last checkpoint (``--resume``). Editing a
+config therefore re-runs exactly the rows that depend on it.
+"""
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from .plan import Profile, Row
+
+__all__ = ["Task", "BenchmarkError", "config_digest", "plan_tasks", "run_tasks", "read_final_metrics"]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TRAIN_TOOL = os.path.join(ROOT, "tools", "lazyconfig_train_net.py")
+CACHE_TOOL = os.path.join(ROOT, "tools", "cache_teacher_boxes.py")
+RESULT_FILE = "result.json"
+FINAL_CHECKPOINT = "model_final.pth"
+_RELATIVE_IMPORT = re.compile(r"^\s*from\s+(\.+)([\w.]*)\s+import", re.MULTILINE)
+
+
+class BenchmarkError(RuntimeError):
+    """A benchmark row cannot be planned or its run failed."""
+
+
+@dataclass
+class Task:
+    """One process to run: a (row, seed) training, or the DFMSD box cache."""
+
+    name: str
+    row: Optional[Row]
+    seed: int
+    key: str
+    output_dir: str
+    command: List[str]
+    needs: Tuple[str, ...] = ()
+    result: Optional[dict] = field(default=None, repr=False)
+
+    @property
+    def result_path(self) -> str:
+        return os.path.join(self.output_dir, RESULT_FILE)
+
+    def is_done(self) -> bool:
+        return os.path.isfile(self.result_path)
+
+
+def _imported_configs(path: str) -> List[str]:
+    """Config files imported by relative imports of ``path`` (LazyConfig's convention)."""
+    found = []
+    text = open(path).read()
+    for dots, module in _RELATIVE_IMPORT.findall(text):
+        base = os.path.dirname(path)
+        for _ in range(len(dots) - 1):
+            base = os.path.dirname(base)
+        target = os.path.join(base, *module.split(".")) if module else base
+        if os.path.isfile(target + ".py"):
+            found.append(target + ".py")
+    return found
+
+
+def config_digest(path: str) -> str:
+    """sha256 of a config file and, recursively, of every config file it imports."""
+    seen, stack, digest = set(), [os.path.abspath(path)], hashlib.sha256()
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        stack.extend(os.path.abspath(p) for p in _imported_configs(current))
+    for current in sorted(seen):
+        digest.update(os.path.relpath(current, ROOT).encode())
+        with open(current, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()
+
+
+def _key(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def _load(config: str, overrides: Sequence[str]):
+    from d2kd.config import apply_overrides_strictly, load_config
+
+    return apply_overrides_strictly(load_config(os.path.join(ROOT, config)), list(overrides))
+
+
+def _norm(path: str) -> str:
+    return os.path.normpath(os.path.join(ROOT, path))
+
+
+def _teacher_weights_keys(cfg) -> Dict[str, str]:
+    """``{override key: checkpoint path}`` of every teacher in the config and its stages."""
+    found = {}
+
+    def visit(prefix, teachers):
+        if teachers is None:
+            return
+        if "weights" in teachers:
+            found[f"{prefix}.weights"] = teachers.weights
+        else:  # several teachers by name
+            for name in teachers:
+                visit(f"{prefix}.{name}", teachers[name])
+
+    if "teachers" in cfg.model:
+        visit("model.teachers", cfg.model.teachers)
+    for i, stage in enumerate(cfg.get("stages", None) or []):
+        model = stage.get("model", None) or {}
+        if "teachers" in model:
+            visit(f"stages.{i}.model.teachers", model["teachers"])
+    return found
+
+
+def _box_cache_keys(cfg) -> List[str]:
+    keys = []
+    if "box_cache" in cfg.dataloader.train.mapper:
+        keys.append("dataloader.train.mapper.box_cache")
+    for i, stage in enumerate(cfg.get("stages", None) or []):
+        mapper = ((stage.get("dataloader", None) or {}).get("train", None) or {}).get("mapper", None) or {}
+        if "box_cache" in mapper:
+            keys.append(f"stages.{i}.dataloader.train.mapper.box_cache")
+    return keys
+
+
+def _stage_mirrors(cfg, overrides: Sequence[str]) -> List[str]:
+    """Copies of the ``dataloader.train.mapper.*`` overrides for every SAL stage with its
+    own train mapper, so that a profile's input size reaches each stage."""
+    mirrored = []
+    for i, stage in enumerate(cfg.get("stages", None) or []):
+        if "mapper" not in ((stage.get("dataloader", None) or {}).get("train", None) or {}):
+            continue
+        mirrored += [f"stages.{i}.{o}" for o in overrides if o.startswith("dataloader.train.mapper.")]
+    return mirrored
+
+
+def plan_tasks(
+    profile: Profile,
+    rows: Sequence[Row],
+    work_dir: str,
+    seeds_for: Optional[Callable[[Row], Sequence[int]]] = None,
+    python: str = sys.executable,
+) -> List[Task]:
+    """Tasks for ``rows`` in dependency order (teachers, box cache, then the rest).
+
+    Raises :class:`BenchmarkError` when a distillation row uses a teacher that no
+    teacher row of ``rows`` trains.
+    """
+    seeds_for = seeds_for or profile.seeds
+    base = os.path.join(work_dir, profile.name)
+    tasks: List[Task] = []
+    teacher_of: Dict[str, Task] = {}  # default checkpoint path -> teacher task
+
+    def train_task(row, seed, extra, needs, dep_keys):
+        iters = profile.iterations(row)
+        common = list(profile.overrides)
+        if row.stages > 1:
+            common += _stage_mirrors(_load(row.config, []), profile.overrides)
+        overrides = [*common, *row.overrides, f"train.max_iter={iters}",
+                     f"train.eval_period={iters}", f"train.seed={seed}"]
+        key = _key(config_digest(os.path.join(ROOT, row.config)), overrides, dep_keys)
+        out = os.path.join(base, row.name, f"seed{seed}-{key}")
+        command = [python, TRAIN_TOOL, "--resume", "--config-file", row.config, *overrides, *extra,
+                   f"train.output_dir={out}"]
+        return Task(f"{row.name}/seed{seed}", row, seed, key, out, command, tuple(needs))
+
+    for row in rows:
+        if row.role != "teacher":
+            continue
+        task = train_task(row, seeds_for(row)[0], [], [], [])
+        tasks.append(task)
+        default_dir = _load(row.config, []).train.output_dir
+        teacher_of[_norm(os.path.join(default_dir, FINAL_CHECKPOINT))] = task
+
+    box_cache: Optional[Task] = None
+    for row in rows:
+        if row.role == "teacher":
+            continue
+        cfg = _load(row.config, [*profile.overrides, *row.overrides])
+        weights = _teacher_weights_keys(cfg)
+        extra, needs, dep_keys = [], [], []
+        for key, path in sorted(weights.items()):
+            teacher = teacher_of.get(_norm(path))
+            if teacher is None:
+                raise BenchmarkError(
+                    f"Row {row.name!r} ({row.config}) uses the teacher checkpoint {path!r} ({key}), "
+                    "which no teacher row of this benchmark trains; add the teacher's row "
+                    "(its config's train.output_dir must hold that checkpoint)."
+                )
+            extra.append(f"{key}={os.path.join(teacher.output_dir, FINAL_CHECKPOINT)}")
+            needs.append(teacher.name)
+            dep_keys.append(teacher.key)
+        cache_keys = _box_cache_keys(cfg)
+        if cache_keys:
+            if box_cache is None:
+                box_cache = _box_cache_task(profile, row, cfg, weights, teacher_of, base, python)
+                tasks.append(box_cache)
+            extra += [f"{k}={box_cache.output_dir}/boxes.json" for k in cache_keys]
+            needs.append(box_cache.name)
+            dep_keys.append(box_cache.key)
+        for seed in seeds_for(row):
+            tasks.append(train_task(row, seed, extra, needs, dep_keys))
+    return tasks
+
+
+def _box_cache_task(profile, row, cfg, weights, teacher_of, base, python) -> Task:
+    """The weaker (first-stage) teacher's boxes over the training set, for masking enhancement."""
+    stage_keys = [k for k in weights if k.startswith("stages.0.")]
+    if not stage_keys:
+        raise BenchmarkError(
+            f"Row {row.name!r} uses a box cache but has no first SAL stage teacher to make it; "
+            "list a two-stage DFMSD row before it in the profile."
+        )
+    teacher = teacher_of[_norm(weights[stage_keys[0]])]
+    overrides = [*profile.overrides, *_stage_mirrors(cfg, profile.overrides), *row.overrides,
+                 f"{stage_keys[0]}={os.path.join(teacher.output_dir, FINAL_CHECKPOINT)}"]
+    key = _key(teacher.key, list(profile.overrides), list(row.overrides))
+    out = os.path.join(base, "box_cache", key)
+    command = [python, CACHE_TOOL, "--config-file", row.config, "--stage", "1",
+               "--output", f"{out}/boxes.json", *overrides]
+    return Task("box_cache", None, 0, key, out, command, (teacher.name,))
+
+
+def read_final_metrics(output_dir: str) -> Dict[str, float]:
+    """Final COCO metrics of a run folder (``bbox/AP``, ``segm/AP``, ...).
+
+    A SAL run reports its last stage (``stages_summary.json``); a plain run the
+    last ``metrics.json`` record holding ``bbox/AP``.
+    """
+    summary = os.path.join(output_dir, "stages_summary.json")
+    if os.path.isfile(summary):
+        with open(summary) as f:
+            return dict(json.load(f)["stages"][-1]["results"])
+    records = _metrics_records(os.path.join(output_dir, "metrics.json"))
+    evaluated = [r for r in records if "bbox/AP" in r]
+    if not evaluated:
+        raise BenchmarkError(f"{output_dir}: no evaluation result (bbox/AP) in metrics.json")
+    return {k: v for k, v in evaluated[-1].items() if "/" in k and k.split("/")[0] in ("bbox", "segm")}
+
+
+def _metrics_records(path: str) -> List[dict]:
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def seconds_per_iteration(output_dir: str) -> Optional[float]:
+    """Median logged iteration time over every ``metrics.json`` under ``output_dir``."""
+    times = []
+    for folder, _, files in os.walk(output_dir):
+        if "metrics.json" in files:
+            times += [r["time"] for r in _metrics_records(os.path.join(folder, "metrics.json")) if "time" in r]
+    if not times:
+        return None
+    times.sort()
+    return times[len(times) // 2]
+
+
+def _finish(task: Task, wall_s: float) -> dict:
+    result = {"task": task.name, "key": task.key, "seed": task.seed, "wall_s": round(wall_s, 1),
+              "command": " ".join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a
+                                  for a in task.command[1:])}
+    if task.row is not None:
+        result.update(row=task.row.name, metrics=read_final_metrics(task.output_dir),
+                      s_per_iter=seconds_per_iteration(task.output_dir))
+    with open(task.result_path, "w") as f:
+        json.dump(result, f, indent=1)
+    return result
+
+
+def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print) -> None:
+    """Run the tasks not done yet, at most ``jobs`` at a time, each after the tasks it needs.
+
+    Each process gets ``threads`` torch threads (0: the machine's cores / jobs).
+    Raises :class:`BenchmarkError` (naming the task's log file) when one fails.
+    """
+    threads = threads or max(1, (os.cpu_count() or 1) // max(1, jobs))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    pending = [t for t in tasks if not t.is_done()]
+    done = {t.name for t in tasks if t.is_done()}
+    for t in tasks:
+        if t.is_done():
+            with open(t.result_path) as f:
+                t.result = json.load(f)
+    total, started = len(pending), 0
+    running: Dict[str, Tuple[Task, subprocess.Popen, float]] = {}
+    log(f"[benchmark] {len(tasks) - total} of {len(tasks)} runs cached; {total} to run, "
+        f"{jobs} at a time, {threads} thread(s) each")
+    while pending or running:
+        ready = [t for t in pending if all(n in done for n in t.needs)]
+        while ready and len(running) < jobs:
+            task = ready.pop(0)
+            pending.remove(task)
+            started += 1
+            os.makedirs(task.output_dir, exist_ok=True)
+            log_path = os.path.join(task.output_dir, "benchmark.log")
+            log(f"[benchmark] ({started}/{total}) {task.name}: started, log {os.path.relpath(log_path)}")
+            with open(log_path, "a") as f:
+                proc = subprocess.Popen(task.command, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
+            running[task.name] = (task, proc, time.time())
+        if not running:
+            names = ", ".join(t.name for t in pending)
+            raise BenchmarkError(f"Runs {names} wait for runs that are not in the benchmark")
+        time.sleep(0.5)
+        for name, (task, proc, start) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            del running[name]
+            log_path = os.path.join(task.output_dir, "benchmark.log")
+            if proc.returncode != 0:
+                for other, p, _ in running.values():
+                    p.terminate()
+                tail = open(log_path).read()[-3000:]
+                raise BenchmarkError(
+                    f"{task.name} failed (exit {proc.returncode}); log {log_path}:\n{tail}\n"
+                    "Fix the cause and run the same command again: finished runs are kept."
+                )
+            task.result = _finish(task, time.time() - start)
+            done.add(name)
+            ap = (task.result.get("metrics") or {}).get("bbox/AP")
+            log(f"[benchmark] {task.name}: done in {task.result['wall_s']:.0f} s"
+                + ("" if ap is None else f", bbox AP {ap:.2f}"))

@@ -1,0 +1,204 @@
+"""The results benchmark (tools/benchmark.py, d2kd.benchmark): report arithmetic by hand,
+cache keys, and one run of every row type on the tiny scale through the real tools."""
+import importlib.util
+import json
+import os
+import re
+import statistics
+
+import pytest
+from tool_runs import ROOT, TINY_DATA
+
+from d2kd.benchmark.plan import PROFILES, ROWS, Profile, Row, row_by_name, with_overrides
+from d2kd.benchmark.report import RowResult, collect, gap_closed, main_table, targets
+from d2kd.benchmark.runner import BenchmarkError, Task, config_digest, plan_tasks
+
+
+def _finished(row, seed, ap, **metrics):
+    task = Task(f"{row.name}/seed{seed}", row, seed, "k", "/nonexistent", [])
+    values = {m: ap for m in ("AP", "AP50", "AP75", "APs", "APm", "APl")}
+    values.update(metrics)
+    task.result = {"metrics": {f"bbox/{k}": v for k, v in values.items()},
+                   "s_per_iter": 0.5, "wall_s": 1.0, "command": "x"}
+    return task
+
+
+STUDENT = Row("student", "Plain", "main", "c.py", role="student", headline=True)
+TEACHER = Row("teacher_strong", "T", "main", "t.py", role="teacher")
+MKD = Row("mkd", "MKD", "main", "m.py", headline=True)
+
+
+def test_gap_closed_and_mean_std_cells_by_hand():
+    assert gap_closed(22.0, 20.0, 30.0) == pytest.approx(0.2)
+    assert gap_closed(22.0, 20.0, 19.0) is None  # no gap to close
+    result = RowResult(MKD, [_finished(MKD, s, ap) for s, ap in [(0, 21.0), (1, 23.0), (2, 22.0)]])
+    assert result.mean() == pytest.approx(22.0)
+    assert result.cell("AP") == f"22.00 ± {statistics.stdev([21.0, 23.0, 22.0]):.2f}" == "22.00 ± 1.00"
+
+
+def test_targets_pair_seeds_and_need_every_seed_better():
+    tasks = [_finished(STUDENT, s, ap) for s, ap in [(0, 20.0), (1, 21.0), (2, 20.5)]]
+    tasks += [_finished(MKD, s, ap) for s, ap in [(0, 22.0), (1, 20.9), (2, 23.0)]]  # seed 1 worse
+    results = collect(tasks, [STUDENT, MKD])
+    ((label, met, detail),) = targets(results, methods=["mkd"])
+    # mean gain (22 + 20.9 + 23)/3 - (20 + 21 + 20.5)/3 = 1.4667 >= 1.0, but seed 1 is -0.1
+    assert label == "MKD" and not met
+    assert "+1.47" in detail and "seed 1: -0.10" in detail
+    tasks[4].result["metrics"]["bbox/AP"] = 21.5
+    ((_, met, _),) = targets(collect(tasks, [STUDENT, MKD]), methods=["mkd"])
+    assert met
+
+
+def test_main_table_columns():
+    tasks = [_finished(TEACHER, 0, 30.0), _finished(STUDENT, 0, 20.0), _finished(MKD, 0, 25.0, AP50=40.0)]
+    table = main_table(collect(tasks, [TEACHER, STUDENT, MKD]), "main")
+    mkd_line = [line for line in table.splitlines() if line.startswith("| MKD")][0]
+    cells = [c.strip() for c in mkd_line.strip("|").split("|")]
+    assert cells[1:3] == ["25.00", "40.00"] and cells[7:10] == ["+5.00", "50%", "1"]
+
+
+def test_config_digest_follows_relative_imports(tmp_path, monkeypatch):
+    from d2kd.benchmark import runner
+
+    monkeypatch.setattr(runner, "ROOT", str(tmp_path))
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "piece.py").write_text("x = 1\n")
+    (tmp_path / "leaf.py").write_text("from .common.piece import x\n")
+    before = config_digest(str(tmp_path / "leaf.py"))
+    assert config_digest(str(tmp_path / "leaf.py")) == before
+    (tmp_path / "common" / "piece.py").write_text("x = 2\n")
+    assert config_digest(str(tmp_path / "leaf.py")) != before
+
+
+def test_plan_maps_default_teacher_checkpoints_to_teacher_rows(tmp_path):
+    profile = PROFILES["quick"]
+    tasks = {t.name: t for t in plan_tasks(profile, [row_by_name(n) for n in profile.rows], str(tmp_path))}
+    strong = tasks["teacher_strong/seed0"].output_dir
+    weak = tasks["teacher_weak/seed0"].output_dir
+    assert f"model.teachers.weights={strong}/model_final.pth" in tasks["mkd/seed0"].command
+    dfmsd = tasks["dfmsd/seed0"]
+    assert f"stages.0.model.teachers.weights={weak}/model_final.pth" in dfmsd.command
+    assert set(dfmsd.needs) == {"teacher_weak/seed0", "teacher_strong/seed0", "box_cache"}
+    assert "train.max_iter=150" in dfmsd.command  # 300 iterations over two SAL stages
+    assert "train.max_iter=300" in tasks["mkd/seed0"].command
+    # the profile's input size reaches the first stage's own mapper too
+    size = "dataloader.train.mapper.augmentations.0.short_edge_length=[160,176,192]"
+    assert size in dfmsd.command and f"stages.0.{size}" in dfmsd.command
+    assert f"stages.0.{size}" in tasks["box_cache"].command
+    # the plan is stable: same keys for the same inputs, a new key for another schedule
+    again = plan_tasks(profile, [row_by_name(n) for n in profile.rows], str(tmp_path))
+    assert [t.key for t in again] == [t.key for t in tasks.values()]
+    longer = Profile(**{**profile.__dict__, "student_iters": 600})
+    assert plan_tasks(longer, [row_by_name("teacher_strong"), row_by_name("mkd")], str(tmp_path))[1].key \
+        != tasks["mkd/seed0"].key
+    with pytest.raises(BenchmarkError, match="no teacher row"):
+        plan_tasks(profile, [row_by_name("mkd")], str(tmp_path))
+
+
+# ------------------------------------------------- every row type, tiny scale, real tools
+
+_SHRINK = ["backbone.bottom_up.stages.base_width=8"]
+
+
+def _shrunk(prefix, channels):
+    return [f"{prefix}.{_SHRINK[0]}", f"{prefix}.backbone.out_channels={channels}"]
+
+
+def _tiny_rows():
+    by_name = {r.name: r for r in ROWS}
+    # barely trained RetinaNets score low: keep every box, so that AP is a number
+    keep = "+model.test_score_thresh=0.0"
+    distill = ["model.min_input_size=96", *_shrunk("model.student", 16)]
+    retina = distill + ["+model.student.test_score_thresh=0.0"]
+    extra = {
+        "teacher_weak": _shrunk("model", 24) + [keep],
+        "teacher_strong": _shrunk("model", 32) + [keep],
+        "student": _shrunk("model", 16) + [keep],
+        "fitnet": retina + _shrunk("model.teachers.model", 32),
+        "mkd": retina + _shrunk("model.teachers.model", 32)
+        + ["model.distill_losses.0.kernels=[1,2]", "model.distill_losses.0.alpha=1e-4"],
+        "dfmsd": retina + _shrunk("model.teachers.model", 32) + _shrunk("stages.0.model.teachers.model", 24)
+        + ["+stages.0.model.teachers.model.test_score_thresh=0.0"],
+        "teacher_mask": _shrunk("model", 32),
+        "mask_student": _shrunk("model", 16),
+        "mask_mkd": distill + _shrunk("model.teachers.model", 32)
+        + ["model.distill_losses.0.kernels=[1,2]", "model.distill_losses.0.alpha=1e-4"],
+    }
+    return [with_overrides(by_name[n], o) for n, o in extra.items()]
+
+
+@pytest.fixture(scope="module")
+def tiny_benchmark(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("benchmark")
+    old = os.environ.get("D2KD_DATASETS")
+    os.environ["D2KD_DATASETS"] = str(tmp / "data")
+    spec = importlib.util.spec_from_file_location("benchmark_tool", os.path.join(ROOT, "tools", "benchmark.py"))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    profile = Profile(
+        name="tiny", rows=(), student_iters=2, teacher_iters=2, headline_seeds=(0, 1),
+        overrides=tuple(TINY_DATA) + ("train.log_period=1",), threads=1, description="test",
+    )
+    results_path = tmp / "docs" / "RESULTS.md"
+    results_path.parent.mkdir()
+    results_path.write_text("# Results\n\nkept text\n")
+    log = []
+    rows = _tiny_rows()
+    try:
+        tasks, results = tool.run_benchmark(profile, rows, str(tmp / "work"), str(results_path), jobs=2,
+                                            command="python tools/benchmark.py --test", log=log.append)
+        yield tool, profile, rows, tmp, tasks, results, results_path, log
+    finally:
+        if old is None:
+            del os.environ["D2KD_DATASETS"]
+        else:
+            os.environ["D2KD_DATASETS"] = old
+
+
+def test_tiny_benchmark_runs_every_row_type(tiny_benchmark):
+    _, _, rows, _, tasks, results, _, log = tiny_benchmark
+    assert set(results) == {r.name for r in rows}
+    # headline rows and the strongest (here: only) baseline ran with both seeds
+    assert results["student"].seeds == results["mkd"].seeds == results["fitnet"].seeds == [0, 1]
+    assert results["teacher_strong"].seeds == [0]
+    for name, r in results.items():
+        for task in r.tasks:
+            assert os.path.isfile(os.path.join(task.output_dir, "result.json"))
+            assert "bbox/AP" in task.result["metrics"], name
+    assert "segm/AP" in results["mask_mkd"].tasks[0].result["metrics"]
+    assert os.path.isfile(os.path.join(results["dfmsd"].tasks[0].output_dir, "stage2", "model_final.pth"))
+    assert any("strongest baseline: FitNet" in line for line in log)
+
+
+def test_tiny_benchmark_writes_a_well_formed_results_section(tiny_benchmark):
+    _, _, _, tmp, _, results, results_path, _ = tiny_benchmark
+    text = results_path.read_text()
+    assert text.startswith("# Results\n\nkept text") and text.count("<!-- begin benchmark-tiny -->") == 1
+    number = r"(?:-?[0-9.]+|nan)(?: ± (?:[0-9.]+|nan))?"
+    for label in ["Teacher RetinaNet R34", "Student RetinaNet R18 (no distillation)", "FitNet", "MKD", "DFMSD (R34 then R50)"]:
+        assert re.search(rf"^\| {re.escape(label)} \|( {number} \|){{6}}", text, re.MULTILINE), label
+    assert "### Instance segmentation" in text and "| segm AP |" in text
+    assert re.search(r"\| MKD student, exported \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| loads strictly", text)
+    # the exported distilled student costs what the plain student costs
+    deploy = text[text.index("### Deploy cost"):]
+    pattern = r"^\| (Student RetinaNet R18 \(no distillation\)|MKD student, exported) \| ([0-9.]+) \| ([0-9.]+) \|"
+    costs = {model: (params, flops) for model, params, flops in re.findall(pattern, deploy, re.MULTILINE)}
+    assert costs["MKD student, exported"] == costs["Student RetinaNet R18 (no distillation)"]
+    for png in re.findall(r"\]\((results/[^)]+\.png)\)", text):
+        assert (results_path.parent / png).stat().st_size > 1000
+    assert "tiny_ap.png" in text and "tiny_losses_mkd.png" in text
+    assert "Command: `python tools/benchmark.py --test`" in text
+
+
+def test_tiny_benchmark_second_run_is_cached(tiny_benchmark):
+    tool, profile, rows, tmp, tasks, _, results_path, _ = tiny_benchmark
+    log = []
+    again, _ = tool.run_benchmark(profile, rows, str(tmp / "work"), str(results_path), jobs=2, costs=False,
+                                  plots=False, command="again", log=log.append)
+    cached = [re.search(r"(\d+) of (\d+) runs cached; (\d+) to run", line) for line in log]
+    counts = [m.groups() for m in cached if m]
+    assert counts and all(done == total and todo == "0" for done, total, todo in counts)
+    assert not any("started" in line for line in log)
+    assert {t.name: t.key for t in again} == {t.name: t.key for t in tasks}
+    with open(os.path.join(again[0].output_dir, "result.json")) as f:
+        assert json.load(f)["key"] == again[0].key
