@@ -31,6 +31,7 @@ MKD = Row("mkd", "MKD", "main", "m.py", headline=True)
 def test_gap_closed_and_mean_std_cells_by_hand():
     assert gap_closed(22.0, 20.0, 30.0) == pytest.approx(0.2)
     assert gap_closed(22.0, 20.0, 19.0) is None  # no gap to close
+    assert gap_closed(20.5, 20.0, 20.9) is None  # a gap under 1 AP is noise
     result = RowResult(MKD, [_finished(MKD, s, ap) for s, ap in [(0, 21.0), (1, 23.0), (2, 22.0)]])
     assert result.mean() == pytest.approx(22.0)
     assert result.cell("AP") == f"22.00 ± {statistics.stdev([21.0, 23.0, 22.0]):.2f}" == "22.00 ± 1.00"

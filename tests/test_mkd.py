@@ -433,8 +433,8 @@ def test_main_config_has_the_paper_settings():
     assert loss.alpha == 1.0 and set(loss.term_weights.values()) == {1.0}
     assert loss.terms["fdmd"].zeta == 0.5 and loss.terms["fdmd"].use_generator
     assert loss.terms["multiscale"].kernels == (1, 2, 4) and loss.terms["fad"].tau == 1.0
-    # FDMD generators work at the teacher's FPN width (128), the student's is 64
-    assert loss.terms["fdmd"].generators["p3"][0].in_channels == 128
+    # FDMD generators work at the teacher's FPN width (interpolated from the teacher config)
+    assert loss.terms["fdmd"].generators["p3"][0].in_channels == _load(MAIN).model.teachers.model.backbone.out_channels == 64
 
 
 @pytest.mark.parametrize("term", ["multiscale", "fdmd", "fad"])

@@ -16,7 +16,7 @@ interrupted run from its last checkpoint.
     python tools/benchmark.py --quick           # the README demo: teachers, student, MKD, DFMSD
     python tools/benchmark.py                   # the full benchmark (profile "full")
     python tools/benchmark.py --plan            # what would run, and what is cached
-    python tools/benchmark.py --rows mkd dfmsd  # some rows (their teachers are added)
+    python tools/benchmark.py --quick --extra-rows mgd   # the demo plus the MGD baseline
 
 **Overhead** (``--overhead``): the training cost of distillation. In one run, on
 batches of the bundled dataset, it measures per-iteration time and peak memory of
@@ -292,7 +292,7 @@ def _final_checkpoint(output_dir):
     return os.path.join(output_dir, stages[-1] if stages else "", "model_final.pth")
 
 
-def _latency_ms(model, size, repeats=10):
+def _latency_ms(model, size, repeats=20):
     """Median CPU wall time (ms) of one eval-mode forward on a size x size image."""
     import torch
 
@@ -310,7 +310,9 @@ def _latency_ms(model, size, repeats=10):
 
 def _model_costs(results, work_dir, profile, size=224):
     """Params, GFLOPs and CPU latency of every teacher, the plain students and the
-    exported distilled students (loaded strictly into the plain student's config)."""
+    exported distilled students (loaded strictly into the plain student's config).
+    Every model runs with its trained weights (the number of boxes that reach NMS,
+    hence the latency, depends on them)."""
     import torch
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -339,7 +341,7 @@ def _model_costs(results, work_dir, profile, size=224):
     for r in results.values():
         if r.row.role in ("teacher", "student"):
             cfg = _load(r.row.config, list(profile.overrides) + list(r.row.overrides))
-            measure(r.row.label, cfg.model, None, "as trained")
+            measure(r.row.label, cfg.model, _final_checkpoint(r.tasks[0].output_dir), "trained weights")
     for r in results.values():
         if r.row.role != "distill" or not r.row.headline or r.row.table not in plain:
             continue
@@ -408,13 +410,14 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
 
 
 def main(argv=None):
-    from d2kd.benchmark.plan import PROFILES, ROWS, rows_for
+    from d2kd.benchmark.plan import PROFILES, row_by_name, rows_for
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--overhead", action="store_true", help="measure distillation overhead")
     parser.add_argument("--quick", action="store_true", help="the demo profile (same as --profile quick)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
-    parser.add_argument("--rows", nargs="+", default=(), help="only these rows (teachers are added)")
+    parser.add_argument("--extra-rows", nargs="+", default=(), metavar="ROW",
+                        help="rows of d2kd/benchmark/plan.py to run besides the profile's")
     parser.add_argument("--jobs", type=int, default=1, help="trainings run at the same time")
     parser.add_argument("--plan", action="store_true", help="print the runs and their cache state; train nothing")
     parser.add_argument("--no-costs", action="store_true", help="skip params/FLOPs/latency")
@@ -442,9 +445,8 @@ def main(argv=None):
         parser.error(f"overrides {args.opts} apply to --overhead only; the benchmark's are in d2kd/benchmark/plan.py")
     profile = PROFILES["quick" if args.quick else args.profile]
     try:
-        rows = rows_for(profile, args.rows)
-        if args.rows:
-            rows = [r for r in ROWS if r.role == "teacher" and r.name in profile.rows and r not in rows] + rows
+        rows = rows_for(profile)
+        rows += [row_by_name(n) for n in args.extra_rows if n not in profile.rows]
         if args.plan:
             for t in plan_tasks(profile, rows, args.work_dir):
                 print(f"{'cached ' if t.is_done() else 'to run '} {t.name:28s} {os.path.relpath(t.output_dir)}")
@@ -452,7 +454,7 @@ def main(argv=None):
         command = "python tools/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
         _, results = run_benchmark(profile, rows, args.work_dir, args.results or RESULTS, jobs=args.jobs,
                                    costs=not args.no_costs, command=command.strip())
-    except BenchmarkError as e:
+    except (BenchmarkError, KeyError) as e:
         sys.exit(f"benchmark error: {e}")
     print(f"\nBenchmark '{profile.name}' (written to {os.path.relpath(args.results or RESULTS)}):\n")
     print(main_table(results, "main"))

@@ -71,9 +71,13 @@ def collect(tasks: Sequence[Task], rows: Sequence[Row]) -> Dict[str, RowResult]:
     return {r.name: RowResult(r, by_row[r.name]) for r in rows if r.name in by_row}
 
 
+MIN_GAP = 1.0  # AP; below it the share of the gap is noise over a tiny denominator
+
+
 def gap_closed(method: float, student: float, teacher: float) -> Optional[float]:
-    """(AP_method - AP_student) / (AP_teacher - AP_student): the share of the gap closed."""
-    if teacher - student <= 0:
+    """(AP_method - AP_student) / (AP_teacher - AP_student): the share of the gap closed;
+    None when the teacher leads the student by less than ``MIN_GAP`` AP."""
+    if not teacher - student >= MIN_GAP:
         return None
     return (method - student) / (teacher - student)
 
@@ -100,7 +104,7 @@ def main_table(results: Dict[str, RowResult], table: str) -> str:
             delta = f"{r.mean() - student.mean():+.2f}"
             if teacher is not None:
                 share = gap_closed(r.mean(), student.mean(), teacher.mean())
-                gap = "" if share is None else f"{100 * share:.0f}%"
+                gap = "n/a (gap < 1 AP)" if share is None else f"{100 * share:.0f}%"
         speed = r.s_per_iter()
         lines.append(
             f"| {r.row.label} | " + " | ".join(r.cell(m) for m in METRICS)
