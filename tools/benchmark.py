@@ -264,7 +264,8 @@ def _draw_figures(profile, tasks, results, folder):
         plt.close(fig)
         figures.append(("AP per method", path))
     for task in tasks:
-        if task.row is None or not (task.row.headline and task.row.role == "distill") or task.seed != tasks_first_seed(tasks, task):
+        headline_method = task.row is not None and task.row.headline and task.row.role == "distill"
+        if not headline_method or task.seed != _first_seed(tasks, task.row):
             continue
         metrics = _last_stage_metrics(task.output_dir)
         detection, distillation = plot_losses.loss_series(plot_losses.read_metrics(metrics))
@@ -274,8 +275,8 @@ def _draw_figures(profile, tasks, results, folder):
     return figures
 
 
-def tasks_first_seed(tasks, task):
-    return min(t.seed for t in tasks if t.row is not None and t.row.name == task.row.name)
+def _first_seed(tasks, row):
+    return min(t.seed for t in tasks if t.row is not None and t.row.name == row.name)
 
 
 def _last_stage_metrics(output_dir):
@@ -372,7 +373,9 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
         f"overrides of every row: `{' '.join(profile.overrides) or '(none)'}`.",
         "COCO bbox metrics in percent on the val split, which also picked nothing: no "
         "hyper-parameter was tuned on it. Δ AP and gap closed: against the plain student, "
-        "gap = strongest teacher AP - plain student AP.",
+        "gap = strongest teacher AP - plain student AP (no share is given for a gap under 1 AP). "
+        "s / iter: median logged training iteration time; with `--jobs` above 1, runs share the "
+        "machine, so compare costs with the overhead section rather than across rows.",
         "",
     ]
     for table, title in TABLE_TITLES.items():
