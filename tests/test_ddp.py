@@ -1,4 +1,5 @@
-"""Two CPU processes (GLOO) through d2kd.engine.launch: DDP syncs student gradients only."""
+"""Two CPU processes (GLOO) through d2kd.engine.launch: DDP syncs student gradients only,
+and SGD steps keep the replicas identical while the teacher stays untouched."""
 import json
 import os
 import subprocess
@@ -6,6 +7,7 @@ import sys
 import textwrap
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
+STEPS = 3
 
 WORKER = textwrap.dedent(
     '''
@@ -21,29 +23,55 @@ WORKER = textwrap.dedent(
     from detectron2.utils import comm
     from detectron2.utils.events import EventStorage
 
-    def worker(out_dir, teacher_path):
+    def gather(x):
+        out = [torch.zeros_like(x) for _ in range(comm.get_world_size())]
+        dist.all_gather(out, x)
+        return out
+
+    def flat(tensors):
+        return torch.cat([t.detach().flatten() for t in tensors])
+
+    def worker(out_dir, teacher_path, steps):
         rank = comm.get_rank()
         teacher = Teacher(model=build_tiny_retinanet(fpn_channels=24), weights=teacher_path)
-        before = {{k: v.clone() for k, v in teacher.model.state_dict().items()}}
+        saved = torch.load(teacher_path, weights_only=True)["model"]
         model = DistillationDetector(
             student=build_tiny_retinanet(), teachers=teacher,
             distill_losses=[FitNetLoss(in_features=["p3", "p4"])],
         )
         ddp = create_ddp_model(model, device_ids=None, broadcast_buffers=False)
-        with EventStorage():
-            losses = ddp(synthetic_batch(seed=rank))  # each rank sees other images
-        sum(losses.values()).backward()
-        grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
-        gathered = [torch.zeros_like(grads) for _ in range(comm.get_world_size())]
-        dist.all_gather(gathered, grads)
+        initial = flat(model.parameters()).clone()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         result = dict(
             world_size=comm.get_world_size(),
-            local_loss=float(losses["loss_fitnet_p3"]),
-            grads_agree=all(torch.allclose(g, gathered[0], atol=1e-6) for g in gathered),
-            grad_norm=float(grads.norm()),
-            adapter_grad=model.adapters["teacher"]["p3"].weight.grad is not None,
+            initial_params_agree=all(torch.equal(p, initial) for p in gather(initial)),
+            local_losses=[], grads_agree=[], grad_checksums=[], params_with_grad=[],
+        )
+        for step in range(steps):
+            with EventStorage(step):  # each rank sees other images
+                losses = ddp(synthetic_batch(num_images=1, seed=10 * step + rank))
+            optimizer.zero_grad()
+            sum(losses.values()).backward()
+            with_grad = [p for p in model.parameters() if p.grad is not None]
+            grads = flat(p.grad for p in with_grad)
+            checksum = grads.double().sum().reshape(1)
+            result["local_losses"].append(float(losses["loss_fitnet_p3"]))
+            result["grads_agree"].append(all(torch.equal(g, grads) for g in gather(grads)))
+            result["grad_checksums"].append([float(c) for c in gather(checksum)])
+            result["params_with_grad"].append(len(with_grad))
+            if step == 0:
+                result["grad_norm"] = float(grads.norm())
+                result["adapter_grad"] = model.adapters["teacher"]["p3"].weight.grad is not None
+            optimizer.step()
+        params = flat(model.parameters())
+        state = teacher.model.state_dict()
+        result.update(
+            params_agree=all(torch.equal(p, params) for p in gather(params)),
+            params_moved=float((params - initial).abs().max()),
+            num_params=len(list(model.parameters())),
             teacher_grads=[p.grad is not None for p in teacher.parameters()].count(True),
-            teacher_unchanged=all(torch.equal(before[k], v) for k, v in teacher.model.state_dict().items()),
+            teacher_unchanged=set(state) == set(saved)
+            and all(torch.equal(saved[k], v) for k, v in state.items()),
             ddp_params=sum(p.numel() for p in ddp.parameters()),
             student_and_distiller_params=sum(p.numel() for p in model.parameters()),
         )
@@ -51,22 +79,39 @@ WORKER = textwrap.dedent(
             json.dump(result, f)
 
     if __name__ == "__main__":
-        out_dir = sys.argv[1]
-        teacher_path = save_checkpoint(calibrate_batchnorm(build_tiny_retinanet(fpn_channels=24)), out_dir + "/t.pth")
-        launch(worker, 2, dist_url="auto", args=(out_dir, teacher_path))
+        out_dir, steps = sys.argv[1], int(sys.argv[2])
+        teacher = calibrate_batchnorm(build_tiny_retinanet(fpn_channels=24))
+        teacher_path = save_checkpoint(teacher, out_dir + "/t.pth")
+        launch(worker, 2, dist_url="auto", args=(out_dir, teacher_path, steps))
     '''
 )
 
 
-def test_ddp_gradients_agree_across_ranks_and_teacher_is_untouched(tmp_path):
+def test_ddp_sgd_steps_keep_ranks_identical_and_teacher_untouched(tmp_path):
     script = tmp_path / "ddp_worker.py"
     script.write_text(WORKER.format(tests=TESTS))
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), str(STEPS)], capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert all(r["world_size"] == 2 for r in ranks)
-    assert ranks[0]["local_loss"] != ranks[1]["local_loss"]  # different data on each rank
-    assert all(r["grads_agree"] for r in ranks)  # DDP averaged them
+    assert all(r["initial_params_agree"] for r in ranks)
+    assert all(len(r["local_losses"]) == STEPS for r in ranks)
+    for step in range(STEPS):
+        # different data on each rank, yet the same (averaged) gradients after backward
+        assert ranks[0]["local_losses"][step] != ranks[1]["local_losses"][step], step
+        assert all(r["grads_agree"][step] for r in ranks), step
+        rank0_sum, rank1_sum = ranks[0]["grad_checksums"][step]
+        assert rank0_sum == rank1_sum != 0.0, step
+        assert ranks[1]["grad_checksums"][step] == ranks[0]["grad_checksums"][step]
+        # every student and distiller parameter took part in the step
+        assert ranks[0]["params_with_grad"][step] == ranks[0]["num_params"], step
+    # successive steps saw other batches and moved weights: the checksums change
+    assert len({c[0] for c in ranks[0]["grad_checksums"]}) == STEPS
     assert ranks[0]["grad_norm"] == ranks[1]["grad_norm"] > 0
+    # after three SGD steps the replicas are still bitwise identical, and they did move
+    assert all(r["params_agree"] for r in ranks)
+    assert ranks[0]["params_moved"] == ranks[1]["params_moved"] > 0
     assert all(r["adapter_grad"] and r["teacher_grads"] == 0 and r["teacher_unchanged"] for r in ranks)
     assert all(r["ddp_params"] == r["student_and_distiller_params"] for r in ranks)

@@ -118,3 +118,74 @@ def test_two_cpu_processes_train_with_ddp(env, teacher_checkpoint, tmp_path):
     records = read_metrics(tmp_path)
     assert [r["iteration"] for r in records if "total_loss" in r] == [0, 1]
     assert any("bbox/AP" in r for r in records)
+
+
+def _teacher_file_of_the_config(path, config="configs/baselines/fitnet_R50_to_R18_retinanet.py"):
+    """Weights of the (shrunk) teacher of ``config``, as training it would write them."""
+    from conftest import save_checkpoint
+    from detectron2.config import instantiate
+
+    from d2kd.config import apply_overrides_strictly, load_config
+
+    cfg = apply_overrides_strictly(load_config(config), [f"model.teachers.{o}" for o in TEACHER_SIZE])
+    torch.manual_seed(0)
+    return save_checkpoint(instantiate(cfg.model.teachers.model), path)
+
+
+def _other_keys_file(path):
+    torch.save({"model": {"backbone.stem.conv9.weight": torch.zeros(2, 2)}}, path)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "case, make_weights, extra, messages",
+    [
+        (
+            "missing",
+            lambda tmp: str(tmp / "no_such_teacher.pth"),
+            [],
+            [
+                "Config error: Teacher weights model.teachers.weights='{weights}' do not exist.",
+                "Train the teacher first: run this tool on the teacher's own config",
+                "or pass model.teachers.weights=<path>",
+            ],
+        ),
+        (
+            "other keys",
+            lambda tmp: _other_keys_file(tmp / "other.pth"),
+            [],
+            [
+                "Config error: Weights '{weights}' do not match the model config:",
+                "1 unexpected: backbone.stem.conv9.weight",
+                "missing: backbone.bottom_up.",
+                "or set allow_partial_weights=True",
+            ],
+        ),
+        (
+            "unknown level",
+            lambda tmp: _teacher_file_of_the_config(tmp / "teacher.pth"),
+            ["model.distill_losses.0.in_features=[p2,p3]"],
+            [
+                "Config error: Level 'p2' is not a student feature; the student backbone gives p3 (stride 8",
+                "Fix the loss's in_features.",
+            ],
+        ),
+    ],
+)
+def test_bad_teacher_or_pairing_is_a_clean_error_before_training(
+    case, make_weights, extra, messages, env, tmp_path
+):
+    weights = make_weights(tmp_path)
+    out = tmp_path / "run"
+    args = distill_args(weights, out) + extra
+    proc = run_tool("lazyconfig_train_net.py", *args, env=env, check=False)
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-3000:])
+    last_line = proc.stderr.strip().splitlines()[-1]
+    for message in messages:
+        assert message.format(weights=weights) in last_line, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    assert "Starting training" not in proc.stdout + proc.stderr
+    written = sorted(p.name for p in out.rglob("*")) if out.exists() else []
+    assert not [n for n in written if n.endswith(".pth") or n == "last_checkpoint"], written
+    if case == "missing":  # found by the checks before anything is set up
+        assert not out.exists()

@@ -1,11 +1,16 @@
 """DistillationDetector, Teacher, feature pairing: the invariants of DESIGN section 3."""
 import copy
+import functools
 
 import pytest
 import torch
 from conftest import calibrate_batchnorm, build_tiny_faster_rcnn, build_tiny_retinanet, save_checkpoint, synthetic_batch
+from detectron2.modeling.backbone import FPN
+from detectron2.modeling.backbone.fpn import LastLevelMaxPool
 
+from d2kd.losses import FitNetLoss, MGDLoss
 from d2kd.losses.base import DistillContext, DistillLoss
+from d2kd.modeling.backbone import TimmBackbone
 from d2kd.modeling.checkpoint import WeightsError
 from d2kd.modeling.distiller import DistillationDetector
 from d2kd.modeling.matching import PairingError, crop_to_common
@@ -54,6 +59,16 @@ def test_missing_or_mismatched_teacher_weights_are_errors(tmp_path):
     with pytest.raises(WeightsError, match="another shape") as err:
         Teacher(model=build_tiny_retinanet(fpn_channels=24), weights=path)
     assert "allow_partial_weights=True" in str(err.value)
+    # the message names the first five mis-shaped keys (sorted) with both shapes, and counts the rest
+    file_state, model_state = torch.load(path)["model"], build_tiny_retinanet(fpn_channels=24).state_dict()
+    wrong = sorted(k for k in file_state if file_state[k].shape != model_state[k].shape)
+    assert len(wrong) > 5
+    for key in wrong[:5]:
+        shapes = f"file {tuple(file_state[key].shape)} vs model {tuple(model_state[key].shape)}"
+        assert f"{key}: {shapes}" in str(err.value), key
+    assert f"{wrong[5]}: " not in str(err.value)
+    assert f"{len(wrong)} with another shape" in str(err.value)
+    assert f"(+{len(wrong) - 5} more)" in str(err.value)
     partial = Teacher(model=build_tiny_retinanet(fpn_channels=24), weights=path, allow_partial_weights=True)
     stem = "backbone.bottom_up.stem.conv1.weight"
     assert torch.equal(partial.model.state_dict()[stem], torch.load(path)["model"][stem])
@@ -207,3 +222,141 @@ def test_unknown_teacher_name_is_an_error(tmp_path):
 def test_distill_context_defaults():
     context = DistillContext(strides={"p3": 8}, image_sizes=[(4, 4)])
     assert context.instances is None and context.extras == {}
+
+
+# ---- a timm teacher (ConvNeXt, Swin) teaching a ResNet student -------------------------
+
+# CPU-sized timm bodies, configured as in configs/common/models/backbones.py (swin_nano_fpn,
+# at half its width); random weights, written to a file and loaded back by Teacher.
+TIMM_TEACHERS = {
+    "convnext_atto": {},
+    "swin_tiny_patch4_window7_224": dict(
+        strict_img_size=False, embed_dim=16, depths=(1, 1, 1, 1), num_heads=(1, 2, 4, 8),
+        window_size=7, drop_path_rate=0.0,
+    ),
+}
+
+
+def build_timm_faster_rcnn(model_name, model_kwargs, fpn_channels=32):
+    """Faster R-CNN (p2-p6) whose FPN reads res2-res5 of a timm model; heads of width fpn_channels."""
+    model = build_tiny_faster_rcnn(fpn_channels=fpn_channels)
+    torch.manual_seed(1)
+    stages = ["res2", "res3", "res4", "res5"]
+    model.backbone = FPN(
+        bottom_up=TimmBackbone(model_name, out_features=stages, model_kwargs=dict(model_kwargs)),
+        in_features=stages,
+        out_channels=fpn_channels,
+        top_block=LastLevelMaxPool(),
+    )
+    return model
+
+
+@pytest.mark.parametrize("model_name", sorted(TIMM_TEACHERS))
+def test_timm_teacher_teaches_resnet_retinanet_student(tmp_path, model_name):
+    builder = functools.partial(build_timm_faster_rcnn, model_name, TIMM_TEACHERS[model_name])
+    teacher, trained = make_teacher(tmp_path, builder=builder)
+    assert isinstance(teacher.model.backbone.bottom_up, TimmBackbone)
+    assert {k: (s.stride, s.channels) for k, s in teacher.output_shape().items()} == {
+        "p2": (4, 32), "p3": (8, 32), "p4": (16, 32), "p5": (32, 32), "p6": (64, 32)
+    }
+    saved = torch.load(tmp_path / "teacher.pth", weights_only=True)["model"]
+    fitnet = FitNetLoss(in_features=["p5", "p6"], weight=2.0)
+    mgd = MGDLoss(in_features=["p3", "p4"], channels=32, weight=1e-3, mask_ratio=0.5)
+    student = build_tiny_retinanet()  # ResNet-18 (width 8), FPN p3-p7 of 16 channels
+    model = DistillationDetector(student=student, teachers=teacher, distill_losses=[fitnet, mgd])
+    # the student's p7 (stride 128) has no teacher level; p3-p6 pair by stride
+    assert model._pairs["teacher"] == {"p3": "p3", "p4": "p4", "p5": "p5", "p6": "p6"}
+    adapters = model.adapters["teacher"]
+    assert set(adapters) == {"p3", "p4", "p5", "p6"}
+    assert all(a.weight.shape == (32, 16, 1, 1) for a in adapters.values())  # 16 -> 32 channels
+    assert {id(p) for p in teacher.parameters()}.isdisjoint(id(p) for p in model.parameters())
+
+    model.train()
+    assert not teacher.training and not teacher.model.backbone.bottom_up.training
+    batch = synthetic_batch()
+    torch.manual_seed(0)
+    with EventStorage():
+        losses = model(batch)
+    assert set(losses) == {
+        "loss_cls", "loss_box_reg",
+        "loss_fitnet_p5", "loss_fitnet_p6", "loss_mgd_p3", "loss_mgd_p4",
+    }
+    assert all(torch.isfinite(v) and v > 0 for v in losses.values()), losses
+
+    # FitNet's value, recomputed from independently computed features: the student backbone
+    # (train mode: batch statistics, same output again), its adapter, and the teacher's
+    # own preprocessing and backbone; 64 px images need no cropping
+    with torch.no_grad():
+        s_feats = student.backbone(student.preprocess_image(batch).tensor)
+        t_feats = teacher.model.backbone(teacher.model.preprocess_image(batch).tensor)
+        for level, size in (("p5", 2), ("p6", 1)):
+            s, t = adapters[level](s_feats[level]), t_feats[level]
+            assert s.shape == t.shape == (2, 32, size, size)
+            expected = 2.0 * ((s - t) ** 2).mean()
+            assert float(losses[f"loss_fitnet_{level}"]) == pytest.approx(float(expected), rel=1e-5)
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    optimizer.zero_grad()
+    sum(losses.values()).backward()
+    assert student.backbone.bottom_up.stem.conv1.weight.grad.abs().sum() > 0
+    assert student.backbone.fpn_lateral3.weight.grad.abs().sum() > 0
+    for level in ("p3", "p4", "p5", "p6"):
+        assert adapters[level].weight.grad.abs().sum() > 0, level
+    for level in ("p3", "p4"):
+        assert mgd.generators[level][0].weight.grad.abs().sum() > 0, level
+        assert mgd.generators[level][2].weight.grad.abs().sum() > 0, level
+    assert not any(p.requires_grad for p in teacher.parameters())
+    assert all(p.grad is None for p in teacher.parameters())
+    optimizer.step()
+    state = teacher.model.state_dict()
+    assert set(state) == set(saved)
+    for key, value in saved.items():
+        assert torch.equal(state[key], value), f"teacher {key} changed"
+    for key, value in trained.state_dict().items():
+        assert torch.equal(value, saved[key]), key  # what was saved is what was loaded
+
+
+# ---- bad input: a clear error at construction ------------------------------------------
+
+
+def test_teacher_that_is_not_a_detectron2_model_is_a_type_error(tmp_path):
+    path = save_checkpoint(build_tiny_retinanet(), tmp_path / "t.pth")
+    # a bare backbone: it has output_shape() but no .backbone nor .preprocess_image
+    bare_fpn = build_tiny_retinanet().backbone
+    for model, name in ((bare_fpn, "FPN"), (torch.nn.Conv2d(3, 8, 3), "Conv2d")):
+        with pytest.raises(TypeError) as err:
+            Teacher(model=model, weights=path)
+        message = str(err.value)
+        assert "Detectron2 meta-arch" in message and ".backbone" in message, message
+        assert ".preprocess_image" in message and f"got {name}" in message, message
+
+
+def test_distiller_level_that_the_student_lacks_is_a_pairing_error(tmp_path):
+    teacher, _ = make_teacher(tmp_path)  # RetinaNet teacher, p3-p7
+    student = build_tiny_faster_rcnn()  # p2-p6: no p7
+    with pytest.raises(PairingError) as err:
+        DistillationDetector(
+            student=student, teachers=teacher, distill_losses=[FitNetLoss(in_features=["p3", "p7"])]
+        )
+    message = str(err.value)
+    assert message.startswith("Level 'p7' is not a student feature"), message
+    # it lists what the student has, with strides and channels, and names the fix
+    for level, stride in (("p2", 4), ("p3", 8), ("p4", 16), ("p5", 32), ("p6", 64)):
+        assert f"{level} (stride {stride}, 16 ch)" in message, message
+    assert "Fix the loss's in_features" in message
+
+
+def test_teacher_weights_with_other_keys_name_them(tmp_path):
+    state = build_tiny_retinanet().state_dict()
+    dropped = sorted(state)[:2]
+    for key in dropped:
+        del state[key]
+    state["head.extra_conv.weight"] = torch.zeros(1)
+    path = tmp_path / "renamed.pth"
+    torch.save({"model": state}, path)
+    with pytest.raises(WeightsError) as err:
+        Teacher(model=build_tiny_retinanet(), weights=str(path))
+    message = str(err.value)
+    assert str(path) in message
+    assert f"2 missing: {dropped[0]}, {dropped[1]};" in message, message
+    assert "1 unexpected: head.extra_conv.weight." in message, message

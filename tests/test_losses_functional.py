@@ -282,6 +282,33 @@ def test_attention_hand_values():
     assert float(ca[0, 1, 0, 0]) == pytest.approx(_sigmoid(2.0))
 
 
+def test_attention_hand_values_two_samples_three_channels():
+    # (N=2, C=3, H=1, W=2); each sample is reduced on its own, never across N
+    t = _t(
+        [
+            [[[1.0, 2.0]], [[3.0, -1.0]], [[0.0, 2.0]]],  # sample 0
+            [[[2.0, 0.0]], [[-3.0, -1.0]], [[4.0, 1.0]]],  # sample 1
+        ]
+    )
+    sa = LF.spatial_attention(t, tau=2.0)
+    assert sa.shape == (2, 1, 1, 2)
+    # mean over the 3 channels of t^2, divided by tau = 2:
+    # sample 0: (1 + 9 + 0) / 3 / 2 = 5/3,  (4 + 1 + 4) / 3 / 2 = 3/2
+    # sample 1: (4 + 9 + 16) / 3 / 2 = 29/6, (0 + 1 + 1) / 3 / 2 = 1/3
+    expected_sa = [[5 / 3, 3 / 2], [29 / 6, 1 / 3]]
+    for n in range(2):
+        for w in range(2):
+            assert float(sa[n, 0, 0, w]) == pytest.approx(_sigmoid(expected_sa[n][w])), (n, w)
+    ca = LF.channel_attention(t, tau=0.5)
+    assert ca.shape == (2, 3, 1, 1)
+    # signed mean over the 2 positions, divided by tau = 0.5:
+    # sample 0: 3/2 -> 3, 2/2 -> 2, 2/2 -> 2;  sample 1: 2/2 -> 2, -4/2 -> -4, 5/2 -> 5
+    expected_ca = [[3.0, 2.0, 2.0], [2.0, -4.0, 5.0]]
+    for n in range(2):
+        for c in range(3):
+            assert float(ca[n, c, 0, 0]) == pytest.approx(_sigmoid(expected_ca[n][c])), (n, c)
+
+
 def test_attention_shapes_and_ranges():
     t = torch.randn(3, 4, 5, 6) * 0.3
     sa, ca = LF.spatial_attention(t, 1.0), LF.channel_attention(t, 1.0)

@@ -8,7 +8,10 @@ overrides), same ``do_test``/``do_train``/``main``. What d2kd adds:
 
 - checks before anything trains (unknown config path, unknown override key,
   unregistered dataset, unreadable image, unwritable output dir, missing
-  checkpoint, an output dir that already holds a run without ``--resume``);
+  checkpoint or teacher weights, an output dir that already holds a run without
+  ``--resume``); teacher weights that do not match the teacher config, and
+  levels a distiller cannot pair, stop the run when the model is built (before
+  the first iteration) with the same clean ``Config error: ...`` exit;
 - ``train.device=auto`` picks CUDA when present, else the CPU;
 - on a CPU-only machine ``--num-gpus N`` runs N processes with the GLOO backend.
 
@@ -34,6 +37,7 @@ from d2kd.config import (
     ConfigError,
     apply_overrides_strictly,
     check_datasets_registered,
+    check_min_input_size,
     check_output_dir,
     dataset_names_in,
     load_config,
@@ -41,6 +45,7 @@ from d2kd.config import (
 from d2kd.data import verify_images
 from d2kd.engine.launch import launch
 from d2kd.engine.stages import run_stages
+from d2kd.modeling import PairingError, Teacher, WeightsError
 from d2kd.utils.env import resolve_device
 from d2kd.utils.logger import setup_project_loggers
 from detectron2.checkpoint import DetectionCheckpointer
@@ -57,6 +62,8 @@ from detectron2.engine import (
 from detectron2.engine.defaults import create_ddp_model
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
+from detectron2.utils.registry import locate
+from omegaconf import DictConfig, ListConfig
 
 logger = logging.getLogger("detectron2")
 
@@ -127,6 +134,46 @@ def do_train(args, cfg, extra_hooks=()):
     trainer.train(start_iter, cfg.train.max_iter)
 
 
+TEACHER_WEIGHTS_FIX = (
+    "Train the teacher first: run this tool on the teacher's own config (configs/common/"
+    "teachers.py gives the commands for the bundled teachers) and use its model_final.pth"
+)
+
+
+def _is_teacher_node(node) -> bool:
+    target = node.get("_target_", None)
+    if isinstance(target, str):
+        try:
+            target = locate(target)
+        except Exception:  # noqa: BLE001  (instantiate() reports unknown targets itself)
+            return False
+    return isinstance(target, type) and issubclass(target, Teacher)
+
+
+def check_teacher_weights(node, key="model"):
+    """Every ``L(Teacher)(weights=...)`` under ``node`` (a config tree, named ``key``)
+    names an existing file; the teacher configs under ``stages`` are checked per stage."""
+    if isinstance(node, DictConfig):
+        if _is_teacher_node(node):
+            weights = node.get("weights", None)
+            if not weights:
+                raise ConfigError(
+                    f"{key}.weights is not set. {TEACHER_WEIGHTS_FIX}: {key}.weights=<path>."
+                )
+            if "://" not in str(weights) and not os.path.isfile(str(weights)):
+                raise ConfigError(
+                    f"Teacher weights {key}.weights={str(weights)!r} do not exist. "
+                    f"{TEACHER_WEIGHTS_FIX}, or pass {key}.weights=<path> of an existing checkpoint."
+                )
+        children = node.items_ex(resolve=False)
+    elif isinstance(node, ListConfig):
+        children = enumerate(node)
+    else:
+        return
+    for name, child in children:
+        check_teacher_weights(child, f"{key}.{name}")
+
+
 def check_before_training(args, cfg):
     """Fail fast, with a message naming the fix, on anything that would fail later."""
     try:
@@ -143,7 +190,9 @@ def check_before_training(args, cfg):
         raise ConfigError("--eval-only needs the weights to evaluate: train.init_checkpoint=<.pth>")
     if init and "://" not in init and not os.path.isfile(init):
         raise ConfigError(f"train.init_checkpoint={init!r} does not exist.")
+    check_teacher_weights(cfg.model)
     check_output_dir(cfg.train.output_dir)
+    check_min_input_size(cfg)
     if not args.resume and not args.eval_only:
         last = os.path.join(cfg.train.output_dir, "last_checkpoint")
         if os.path.exists(last):
@@ -192,6 +241,11 @@ def cli(argv=None):
             args=(args,),
         )
     except ConfigError as e:
+        sys.exit(f"Config error: {e}")
+    except (WeightsError, PairingError) as e:
+        # raised by instantiate(cfg.model), before the first iteration: a teacher (or a
+        # student_weights / weights_path) file that does not match its model config, or
+        # distiller levels that cannot be paired; the messages name the file and the fix
         sys.exit(f"Config error: {e}")
 
 

@@ -132,3 +132,98 @@ def check_output_dir(output_dir: str):
             f"Output directory {output_dir!r} is not writable ({e.strerror}). "
             "Pass train.output_dir=<a writable folder>."
         ) from e
+
+
+def _is_resize_shortest_edge(target) -> bool:
+    from detectron2.data.transforms import ResizeShortestEdge
+
+    if isinstance(target, str):
+        from detectron2.utils.registry import locate
+
+        try:
+            target = locate(target)
+        except Exception:  # an unimportable target fails at instantiate, with its own error
+            return target.rsplit(".", 1)[-1] == "ResizeShortestEdge"
+    return isinstance(target, type) and issubclass(target, ResizeShortestEdge)
+
+
+def _short_edge_lengths(mapper) -> List[int]:
+    """All ``short_edge_length`` values of the ResizeShortestEdge augmentations of a mapper
+    (LazyCall nodes or already-built augmentations); empty if it has none."""
+    from detectron2.data.transforms import ResizeShortestEdge
+
+    if mapper is None:
+        return []
+    if OmegaConf.is_dict(mapper) or isinstance(mapper, dict):
+        augmentations = mapper.get("augmentations", None)
+    else:
+        augmentations = getattr(mapper, "augmentations", None)
+    lengths: List[int] = []
+    for aug in augmentations or []:
+        if isinstance(aug, ResizeShortestEdge):
+            value = aug.short_edge_length
+        elif (OmegaConf.is_dict(aug) or isinstance(aug, dict)) and _is_resize_shortest_edge(
+            aug.get("_target_", None)
+        ):
+            value = aug.get("short_edge_length", None)
+        else:
+            continue
+        if value is None:
+            continue
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=True)
+        lengths.extend(int(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
+    return lengths
+
+
+def _check_one_min_input_size(cfg, where: str = ""):
+    model = cfg.get("model", None)
+    if not (OmegaConf.is_dict(model) or isinstance(model, dict)):
+        return
+    min_input_size = model.get("min_input_size", None)
+    if not min_input_size:  # None or 0: the distiller does no size checks
+        return
+    loader = cfg.get("dataloader", None)
+    train = loader.get("train", None) if loader is not None else None
+    mapper = train.get("mapper", None) if train is not None else None
+    lengths = _short_edge_lengths(mapper)
+    if not lengths:
+        return
+    smallest = min(lengths)
+    if int(min_input_size) > smallest:
+        raise ConfigError(
+            f"{where}model.min_input_size={int(min_input_size)} is larger than the smallest "
+            f"training short edge, {smallest} (dataloader.train.mapper ResizeShortestEdge "
+            f"short_edge_length={sorted(set(lengths))}): the distillation losses would check "
+            "their kernels and levels against feature maps bigger than training gives. "
+            f"Set model.min_input_size={smallest}."
+        )
+
+
+def check_min_input_size(cfg):
+    """``model.min_input_size`` must not exceed the smallest training short edge.
+
+    A distiller uses ``model.min_input_size`` to check each loss's pooling
+    kernels and levels against the smallest feature maps of training; configs
+    set it by hand beside ``dataloader.train.mapper``'s ``ResizeShortestEdge``,
+    so an override of ``short_edge_length`` can leave it too large, and those
+    checks too optimistic. Only ``ResizeShortestEdge`` is looked at (a later
+    crop, or ``max_size`` on a very elongated image, can make inputs smaller
+    still). Nothing is checked when the model has no ``min_input_size`` or the
+    mapper no ``ResizeShortestEdge``. A config with ``stages`` is checked stage
+    by stage, each with its own model and mapper (see
+    :func:`d2kd.engine.stages.stage_config`).
+
+    Raises:
+        ConfigError: naming both sizes and the override that fixes it.
+    """
+    stages = cfg.get("stages", None)
+    if not stages:
+        _check_one_min_input_size(cfg)
+        return
+    from ..engine.stages import stage_config, stage_name  # the engine imports this package
+
+    for index in range(len(stages)):
+        _check_one_min_input_size(
+            stage_config(cfg, index), f"Stage {index + 1} ({stage_name(cfg, index)}): "
+        )
