@@ -72,7 +72,9 @@ def test_config_digest_follows_relative_imports(tmp_path, monkeypatch):
 
 
 def test_plan_maps_default_teacher_checkpoints_to_teacher_rows(tmp_path):
-    profile = PROFILES["quick"]
+    quick = PROFILES["quick"]
+    size = "dataloader.train.mapper.augmentations.0.short_edge_length=[96,112]"
+    profile = Profile(**{**quick.__dict__, "overrides": (size,)})
     tasks = {t.name: t for t in plan_tasks(profile, [row_by_name(n) for n in profile.rows], str(tmp_path))}
     strong = tasks["teacher_strong/seed0"].output_dir
     weak = tasks["teacher_weak/seed0"].output_dir
@@ -80,20 +82,36 @@ def test_plan_maps_default_teacher_checkpoints_to_teacher_rows(tmp_path):
     dfmsd = tasks["dfmsd/seed0"]
     assert f"stages.0.model.teachers.weights={weak}/model_final.pth" in dfmsd.command
     assert set(dfmsd.needs) == {"teacher_weak/seed0", "teacher_strong/seed0", "box_cache"}
-    assert "train.max_iter=150" in dfmsd.command  # 300 iterations over two SAL stages
-    assert "train.max_iter=300" in tasks["mkd/seed0"].command
-    # the profile's input size reaches the first stage's own mapper too
-    size = "dataloader.train.mapper.augmentations.0.short_edge_length=[160,176,192]"
+    assert f"train.max_iter={quick.student_iters // 2}" in dfmsd.command  # split over two SAL stages
+    assert f"train.max_iter={quick.student_iters}" in tasks["mkd/seed0"].command
+    assert f"train.max_iter={quick.teacher_iters}" in tasks["teacher_strong/seed0"].command
+    # a profile's input size reaches the first stage's own mapper too
     assert size in dfmsd.command and f"stages.0.{size}" in dfmsd.command
     assert f"stages.0.{size}" in tasks["box_cache"].command
     # the plan is stable: same keys for the same inputs, a new key for another schedule
     again = plan_tasks(profile, [row_by_name(n) for n in profile.rows], str(tmp_path))
     assert [t.key for t in again] == [t.key for t in tasks.values()]
-    longer = Profile(**{**profile.__dict__, "student_iters": 600})
+    longer = Profile(**{**profile.__dict__, "student_iters": 2 * quick.student_iters})
     assert plan_tasks(longer, [row_by_name("teacher_strong"), row_by_name("mkd")], str(tmp_path))[1].key \
         != tasks["mkd/seed0"].key
     with pytest.raises(BenchmarkError, match="no teacher row"):
         plan_tasks(profile, [row_by_name("mkd")], str(tmp_path))
+
+
+def test_quick_runs_are_the_full_profiles_seed0_runs(tmp_path):
+    """`make demo` trains nothing that the full benchmark would train again."""
+    quick, full = PROFILES["quick"], PROFILES["full"]
+    quick_tasks = plan_tasks(quick, [row_by_name(n) for n in quick.rows], str(tmp_path))
+    full_tasks = {t.name: t for t in plan_tasks(full, [row_by_name(n) for n in full.rows], str(tmp_path))}
+    for task in quick_tasks:
+        assert task.output_dir == full_tasks[task.name].output_dir, task.name
+
+
+def test_mkd_ablation_rows_switch_one_term_off():
+    for term in ("multiscale", "fdmd", "fad"):
+        row = row_by_name(f"mkd_no_{term}")
+        assert row.config == row_by_name("mkd").config
+        assert row.overrides == (f"model.distill_losses.0.use_{term}=False",)
 
 
 # ------------------------------------------------- every row type, tiny scale, real tools
@@ -107,23 +125,18 @@ def _shrunk(prefix, channels):
 
 def _tiny_rows():
     by_name = {r.name: r for r in ROWS}
-    # barely trained RetinaNets score low: keep every box, so that AP is a number
-    keep = "+model.test_score_thresh=0.0"
     distill = ["model.min_input_size=96", *_shrunk("model.student", 16)]
-    retina = distill + ["+model.student.test_score_thresh=0.0"]
+    mkd = ["model.distill_losses.0.kernels=[1,2]", "model.distill_losses.0.alpha=1e-4"]
     extra = {
-        "teacher_weak": _shrunk("model", 24) + [keep],
-        "teacher_strong": _shrunk("model", 32) + [keep],
-        "student": _shrunk("model", 16) + [keep],
-        "fitnet": retina + _shrunk("model.teachers.model", 32),
-        "mkd": retina + _shrunk("model.teachers.model", 32)
-        + ["model.distill_losses.0.kernels=[1,2]", "model.distill_losses.0.alpha=1e-4"],
-        "dfmsd": retina + _shrunk("model.teachers.model", 32) + _shrunk("stages.0.model.teachers.model", 24)
-        + ["+stages.0.model.teachers.model.test_score_thresh=0.0"],
-        "teacher_mask": _shrunk("model", 32),
+        "teacher_weak": _shrunk("model", 24),
+        "teacher_strong": _shrunk("model", 32),
+        "student": _shrunk("model", 16),
+        "fitnet": distill + _shrunk("model.teachers.model", 32),
+        "mkd": distill + _shrunk("model.teachers.model", 32) + mkd,
+        "mkd_no_fad": distill + _shrunk("model.teachers.model", 32) + mkd,
+        "dfmsd": distill + _shrunk("model.teachers.model", 32) + _shrunk("stages.0.model.teachers.model", 24),
         "mask_student": _shrunk("model", 16),
-        "mask_mkd": distill + _shrunk("model.teachers.model", 32)
-        + ["model.distill_losses.0.kernels=[1,2]", "model.distill_losses.0.alpha=1e-4"],
+        "mask_mkd": distill + _shrunk("model.teachers.model", 32) + mkd,
     }
     return [with_overrides(by_name[n], o) for n, o in extra.items()]
 
@@ -176,15 +189,16 @@ def test_tiny_benchmark_writes_a_well_formed_results_section(tiny_benchmark):
     text = results_path.read_text()
     assert text.startswith("# Results\n\nkept text") and text.count("<!-- begin benchmark-tiny -->") == 1
     number = r"(?:-?[0-9.]+|nan)(?: ± (?:[0-9.]+|nan))?"
-    for label in ["Teacher RetinaNet R34", "Student RetinaNet R18 (no distillation)", "FitNet", "MKD", "DFMSD (R34 then R50)"]:
+    for label in ["Teacher Faster R-CNN R34", "Student Faster R-CNN R18 (no distillation)", "FitNet", "MKD",
+                  "DFMSD (R34 then R18w64)", "MKD without L_FAD"]:
         assert re.search(rf"^\| {re.escape(label)} \|( {number} \|){{6}}", text, re.MULTILINE), label
     assert "### Instance segmentation" in text and "| segm AP |" in text
     assert re.search(r"\| MKD student, exported \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| loads strictly", text)
     # the exported distilled student costs what the plain student costs
     deploy = text[text.index("### Deploy cost"):]
-    pattern = r"^\| (Student RetinaNet R18 \(no distillation\)|MKD student, exported) \| ([0-9.]+) \| ([0-9.]+) \|"
+    pattern = r"^\| (Student Faster R-CNN R18 \(no distillation\)|MKD student, exported) \| ([0-9.]+) \| ([0-9.]+) \|"
     costs = {model: (params, flops) for model, params, flops in re.findall(pattern, deploy, re.MULTILINE)}
-    assert costs["MKD student, exported"] == costs["Student RetinaNet R18 (no distillation)"]
+    assert costs["MKD student, exported"] == costs["Student Faster R-CNN R18 (no distillation)"]
     for png in re.findall(r"\]\((results/[^)]+\.png)\)", text):
         assert (results_path.parent / png).stat().st_size > 1000
     assert "tiny_ap.png" in text and "tiny_losses_mkd.png" in text

@@ -36,8 +36,8 @@ def _narrow(node):
 def test_every_main_setting_has_a_config():
     assert {
         "Shapes/dfmsd_R34_R50_to_R18_retinanet.py",
-        "Shapes/dfmsd_R34_R50_to_R18_faster_rcnn.py",
-        "Shapes/dfmsd_faster_rcnn_R34_R50_to_R18_retinanet.py",
+        "Shapes/dfmsd_R34_R18w64_to_R18_faster_rcnn.py",
+        "Shapes/dfmsd_faster_rcnn_R34_R18w64_to_R18_retinanet.py",
         "Shapes/dfmsd_swin_nano_micro_to_R18_retinanet.py",
         "COCO/dfmsd_R101_X101_to_R50_retinanet.py",
     } <= set(STAGED)

@@ -367,7 +367,7 @@ TEACHER_CONFIGS = sorted(
     if not os.path.basename(p).startswith(("_", "mkd_")) and "/common/" not in p
 )
 MAIN = "projects/MKD/configs/Shapes/mkd_R50_to_R18_retinanet.py"
-MASK = "projects/MKD/configs/Shapes/mkd_R50_to_R18_mask_rcnn.py"
+MASK = "projects/MKD/configs/Shapes/mkd_R18w64_to_R18_mask_rcnn.py"
 
 
 @functools.lru_cache(maxsize=None)
@@ -388,7 +388,7 @@ def test_config_names_and_output_dirs():
     assert len(MKD_CONFIGS) >= 13
     outputs = set()
     for config in MKD_CONFIGS:
-        assert re.fullmatch(r"mkd_R\d+_to_R\d+_(retinanet|faster_rcnn|mask_rcnn)(_\w+)?\.py", os.path.basename(config))
+        assert re.fullmatch(r"mkd_R\d+(w\d+)?_to_R\d+_(retinanet|faster_rcnn|mask_rcnn)(_\w+)?\.py", os.path.basename(config))
         cfg = _load(config)
         assert cfg.train.output_dir not in outputs, config
         outputs.add(cfg.train.output_dir)
@@ -467,7 +467,9 @@ def test_table2_mask_rcnn_config_loads_masks_and_evaluates_segm():
     assert cfg.dataloader.train.mapper.use_instance_mask
     assert list(cfg.dataloader.evaluator.tasks) == ["bbox", "segm"]
     assert cfg.model.student.roi_heads.mask_head is not None
-    assert cfg.model.teachers.model.roi_heads.mask_head is not None
+    # the detection teacher of the Faster R-CNN run: MKD distils FPN features only
+    assert "mask_head" not in cfg.model.teachers.model.roi_heads
+    assert cfg.model.teachers.weights == "output/teachers/faster_rcnn_R18w64_FPN/model_final.pth"
     coco = _load("projects/MKD/configs/COCO/mkd_R101_to_R50_mask_rcnn.py")
     assert coco.dataloader.train.mapper.use_instance_mask
     assert coco.dataloader.train.dataset.names == "coco_2017_train"

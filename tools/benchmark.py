@@ -270,7 +270,10 @@ def _draw_figures(profile, tasks, results, folder):
         metrics = _last_stage_metrics(task.output_dir)
         detection, distillation = plot_losses.loss_series(plot_losses.read_metrics(metrics))
         path = os.path.join(folder, f"{profile.name}_losses_{task.row.name}.png")
-        plot_losses.plot_losses(detection, distillation, path, title=f"{task.row.label}, seed {task.seed}")
+        stage = ", last SAL stage" if task.row.stages > 1 else ""
+        # log scale: the distillation terms can be 100x the detection losses
+        plot_losses.plot_losses(detection, distillation, path, log_y=True,
+                                title=f"{task.row.label}, seed {task.seed}{stage}")
         figures.append((f"loss curves, {task.row.label}", path))
     return figures
 

@@ -23,7 +23,7 @@ model = L(DistillationDetector)(
     teachers=_teacher,
     distill_losses=[],
     # smallest training short edge (configs/common/data/shapes.py): lets losses check sizes
-    min_input_size=192,
+    min_input_size=112,
 )
 train.max_iter = 1500
 train.eval_period = 1500

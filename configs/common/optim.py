@@ -4,7 +4,10 @@ The shapes configs train from scratch with ``AdamW`` (lr 1e-3, weight decay 0.05
 none on norm layers): on the bench scale it converges about 2.5x faster than
 ``SGD`` at the same iterations (RetinaNet R18: AP 0.62 vs 0.24 after 400
 iterations; SGD needed 1000 for 0.72; measured once, train loss agrees).
-``SGD`` is detectron2's recipe, used by the COCO configs.
+The Faster and Mask R-CNN shapes configs raise it to 2e-3 (``optimizer.lr``):
+Faster R-CNN R18 after 600 iterations at 128 px, bbox AP 5.3 at 1e-3, 7.1 at
+2e-3, 1.5 at 4e-3 (measured once each). ``SGD`` is detectron2's recipe, used by
+the COCO configs.
 
 The schedule is expressed in fractions of ``train.max_iter`` (fvcore param
 schedulers are evaluated at ``iter / max_iter``), so overriding

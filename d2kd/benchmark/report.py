@@ -14,9 +14,9 @@ __all__ = ["RowResult", "mean_std", "collect", "main_table", "segm_table", "targ
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 TABLE_TITLES = {
-    "main": "Distillation on the bundled shapes dataset (RetinaNet students; MKD table 1 / DFMSD table 6 analogue)",
+    "main": "Distillation on the bundled shapes dataset (Faster R-CNN students; MKD table 1 / DFMSD table 6 analogue)",
     "mkd_ablation": "MKD ablation: one term dropped at a time (MKD table 4 analogue)",
-    "dfmsd_ablation": "DFMSD ablation: SAL, ME and SFA switched on one by one (DFMSD tables 10-11 analogue)",
+    "dfmsd_ablation": "DFMSD ablation: SAL, ME and SFA alone and in pairs (DFMSD table 11 analogue; the full method is the DFMSD row above)",
     "mask_rcnn": "Instance segmentation: Mask R-CNN students (MKD table 2 analogue)",
 }
 

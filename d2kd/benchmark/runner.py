@@ -1,12 +1,14 @@
 """Run benchmark rows through ``tools/lazyconfig_train_net.py``, cached and resumable.
 
 Each (row, seed) is a *task* with its own folder
-``<work_dir>/<profile>/<row>/seed<k>-<key>``, where ``key`` hashes everything
+``<work_dir>/<row>/seed<k>-<key>``, where ``key`` hashes everything
 that decides the result: the config file and every config file it imports, the
 overrides, the schedule, the seed, and the keys of the teachers (and box cache)
 it uses. A task whose folder holds ``result.json`` is done and is not run again;
 an interrupted task continues from its last checkpoint (``--resume``). Editing a
-config therefore re-runs exactly the rows that depend on it.
+config therefore re-runs exactly the rows that depend on it. Folders do not
+depend on the profile: a task of two profiles (the quick profile's runs are
+seed-0 runs of the full profile) is trained once.
 """
 import hashlib
 import json
@@ -156,7 +158,7 @@ def plan_tasks(
     teacher row of ``rows`` trains.
     """
     seeds_for = seeds_for or profile.seeds
-    base = os.path.join(work_dir, profile.name)
+    base = work_dir
     tasks: List[Task] = []
     teacher_of: Dict[str, Task] = {}  # default checkpoint path -> teacher task
 

@@ -1,7 +1,8 @@
 """CPU-sized Mask R-CNN teacher (half-width ResNet-50, 64-channel FPN) on the shapes
 dataset, for paper table 2; data and schedule of mask_rcnn_R18_FPN.py. Its
-checkpoint, output/teachers/mask_rcnn_R50_FPN/model_final.pth, is what
-mkd_R50_to_R18_mask_rcnn.py loads."""
+checkpoint is output/teachers/mask_rcnn_R50_FPN/model_final.pth; set it as
+``model.teachers`` of mkd_R18w64_to_R18_mask_rcnn.py (which by default reuses the
+Faster R-CNN R18w64 detection teacher) to distil from a Mask R-CNN."""
 from .....configs.common.models.mask_rcnn_r50 import model
 from .mask_rcnn_R18_FPN import dataloader, lr_multiplier, optimizer, train
 

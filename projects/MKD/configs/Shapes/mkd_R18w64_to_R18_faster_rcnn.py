@@ -1,18 +1,21 @@
-"""MKD on the bundled shapes dataset: Faster R-CNN R18 (half width) student,
-Faster R-CNN R50 teacher. Student, data and schedule are those of the plain
-student configs/Shapes/faster_rcnn_R18_FPN.py.
+"""MKD on the bundled shapes dataset: Faster R-CNN R18 (width 32) student, Faster
+R-CNN R18w64 (width 64) teacher. Student, teacher, data and schedule come from
+configs/common/distill_faster_rcnn.py, the base of the Faster R-CNN baselines
+(configs/baselines/*_faster_rcnn.py), so the run compares one for one with them
+and with the plain student configs/Shapes/faster_rcnn_R18_FPN.py. The MKD row of
+the benchmark (docs/RESULTS.md); its ablations (paper table 4) switch terms off
+with overrides such as ``model.distill_losses.0.use_fdmd=False``.
 
 Teacher checkpoint first::
 
-    python tools/lazyconfig_train_net.py --config-file configs/Shapes/faster_rcnn_R50_FPN.py
+    python tools/lazyconfig_train_net.py --config-file configs/Shapes/faster_rcnn_R18w64_FPN.py
 """
-from .....configs.Shapes.faster_rcnn_R18_FPN import dataloader, lr_multiplier, optimizer, train
-from .....configs.Shapes.faster_rcnn_R18_FPN import model as _student
-from .....configs.common.teachers import faster_rcnn_R50_teacher
-from .mkd_R50_to_R18_retinanet import model
+from .....configs.common.distill_faster_rcnn import dataloader, lr_multiplier, model, optimizer, train
+from ..common.mkd_loss import mkd_loss as _mkd_loss
 
-model.student = _student
-model.teachers = faster_rcnn_R50_teacher
-# strides 4-32, the levels the ROI heads pool from; p6 (3x3 at 192 px) is too small for 4x4 pooling
-model.distill_losses[0].in_features = ["p2", "p3", "p4", "p5"]
-train.output_dir = "./output/MKD/mkd_R50_to_R18_faster_rcnn"
+# strides 4-32, the levels the ROI heads pool from; at the smallest training input
+# (112 px, padded to 128) p5 is 4x4, the largest L_Multiscale kernel, and p6 (2x2) too small
+_mkd_loss.in_features = ["p2", "p3", "p4", "p5"]
+_mkd_loss.channels = "${...teachers.model.backbone.out_channels}"
+model.distill_losses = [_mkd_loss]
+train.output_dir = "./output/MKD/mkd_R18w64_to_R18_faster_rcnn"

@@ -1,0 +1,6 @@
+"""Paper table 11, homogeneous (Faster R-CNN R34 -> R18w64 teachers, Faster R-CNN R18 student): SAL + SFA (no ME)."""
+from ..dfmsd_R34_R18w64_to_R18_faster_rcnn import dataloader, lr_multiplier, model, optimizer, stages, train
+
+model.masking_enhancement = False
+dataloader.train.mapper = stages[0].dataloader.train.mapper
+train.output_dir = "./output/DFMSD/ablations/table11_faster_rcnn_sal_sfa"

@@ -1,0 +1,122 @@
+#!/usr/bin/env python
+"""How large each distillation loss is next to the detection loss, before training.
+
+Builds a distillation config's model (its teachers with their checkpoints, the
+student from ``train.init_checkpoint`` if one is set, else freshly initialised),
+runs the training forward on ``--iters`` batches of the config's *training*
+loader without updating anything, and prints the mean of every loss, each
+distillation loss's share of the detection loss, and the weight that would make
+the distillation total equal ``--target`` times the detection total.
+
+A loss weight suited to one dataset and feature scale is rarely suited to
+another (sum-reduced masked losses grow with C x H x W, feature MSE with the
+teacher's feature magnitude): run this on your own data and teachers before a
+long training. Only the training split is read.
+
+    python tools/loss_scale.py --config-file configs/baselines/mgd_R18w64_to_R18_faster_rcnn.py \\
+        model.teachers.weights=output/teachers/faster_rcnn_R18w64_FPN/model_final.pth
+"""
+import argparse
+import os
+import sys
+from collections import defaultdict
+from typing import Dict, List
+
+import torch
+
+
+def summarize(records: List[Dict[str, float]], distill_keys, target: float) -> dict:
+    """Mean of each loss over ``records`` and the weight scale that hits ``target``.
+
+    Args:
+        records: one dict ``loss name -> value`` per batch.
+        distill_keys: names of the distillation losses (the rest are detection losses).
+        target: wanted ratio distillation total / detection total.
+
+    Returns:
+        dict with ``means`` (name -> mean), ``detection`` and ``distillation`` totals,
+        ``ratio`` (distillation / detection) and ``scale`` (the factor to multiply
+        every distillation weight by so that the ratio becomes ``target``; None when
+        the distillation total is 0).
+    """
+    sums = defaultdict(float)
+    for record in records:
+        for key, value in record.items():
+            sums[key] += value
+    means = {k: v / len(records) for k, v in sums.items()}
+    detection = sum(v for k, v in means.items() if k not in distill_keys)
+    distillation = sum(v for k, v in means.items() if k in distill_keys)
+    ratio = distillation / detection if detection else float("inf")
+    scale = target * detection / distillation if distillation else None
+    return dict(means=means, detection=detection, distillation=distillation, ratio=ratio, scale=scale)
+
+
+def format_report(summary: dict, distill_keys, target: float) -> str:
+    lines = ["| loss | mean | share of detection loss |", "|---|---|---|"]
+    detection = summary["detection"]
+    for key, value in sorted(summary["means"].items(), key=lambda kv: (kv[0] in distill_keys, kv[0])):
+        share = f"{value / detection:.3f}" if key in distill_keys and detection else ""
+        lines.append(f"| {key} | {value:.4g} | {share} |")
+    lines.append(f"| detection total | {detection:.4g} | |")
+    lines.append(f"| distillation total | {summary['distillation']:.4g} | {summary['ratio']:.3f} |")
+    if summary["scale"] is not None:
+        lines.append("")
+        lines.append(
+            f"Multiply every distillation weight by {summary['scale']:.3g} for a distillation "
+            f"total of {target:g} x the detection total at this point of training."
+        )
+    return "\n".join(lines)
+
+
+def measure(cfg, iters: int) -> tuple:
+    """Loss values of ``iters`` training batches; returns (records, distillation loss names)."""
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.config import instantiate
+    from detectron2.utils.events import EventStorage
+
+    from d2kd.utils.env import resolve_device
+
+    device = resolve_device(cfg.train.get("device", None))
+    model = instantiate(cfg.model).to(device)
+    if cfg.train.get("init_checkpoint", ""):
+        DetectionCheckpointer(model).load(cfg.train.init_checkpoint)
+    if not hasattr(model, "distill_losses"):
+        raise SystemExit(f"{type(model).__name__} is not a distillation model (no distill_losses)")
+    model.train()
+    loader = iter(instantiate(cfg.dataloader.train))
+    records, distill_keys = [], set()
+    with EventStorage(), torch.no_grad():
+        plain = model.student(next(loader))
+        detection_keys = set(plain)
+        for _ in range(iters):
+            losses = model(next(loader))
+            records.append({k: float(v) for k, v in losses.items()})
+            distill_keys |= set(losses) - detection_keys
+    return records, distill_keys
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config-file", required=True)
+    parser.add_argument("--iters", type=int, default=5, help="training batches to average over")
+    parser.add_argument("--target", type=float, default=1.0,
+                        help="wanted distillation total / detection total (for the suggested scale)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides key=value")
+    args = parser.parse_args(argv)
+
+    from d2kd.config import ConfigError, apply_overrides_strictly, load_config
+
+    try:
+        cfg = apply_overrides_strictly(load_config(args.config_file), args.opts)
+    except ConfigError as e:
+        sys.exit(f"Config error: {e}")
+    torch.manual_seed(cfg.train.get("seed", 0))
+    records, distill_keys = measure(cfg, args.iters)
+    summary = summarize(records, distill_keys, args.target)
+    print(f"{os.path.relpath(args.config_file)}: mean over {args.iters} training batches\n")
+    print(format_report(summary, distill_keys, args.target))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
