@@ -81,10 +81,18 @@ def test_plan_maps_default_teacher_checkpoints_to_teacher_rows(tmp_path):
     assert f"model.teachers.weights={strong}/model_final.pth" in tasks["mkd/seed0"].command
     dfmsd = tasks["dfmsd/seed0"]
     assert f"stages.0.model.teachers.weights={weak}/model_final.pth" in dfmsd.command
-    assert set(dfmsd.needs) == {"teacher_weak/seed0", "teacher_strong/seed0", "box_cache"}
+    assert set(dfmsd.needs) == {"student_init/seed0", "teacher_weak/seed0", "teacher_strong/seed0", "box_cache"}
     assert f"train.max_iter={quick.student_iters // 2}" in dfmsd.command  # split over two SAL stages
     assert f"train.max_iter={quick.student_iters}" in tasks["mkd/seed0"].command
     assert f"train.max_iter={quick.teacher_iters}" in tasks["teacher_strong/seed0"].command
+    # every student row, plain and distilled, starts from the warm-up row's final weights
+    init = tasks["student_init/seed0"]
+    assert f"train.max_iter={quick.init_iters}" in init.command and init.needs == ()
+    for name in ("student/seed0", "mkd/seed0", "dfmsd/seed0"):
+        assert f"train.init_checkpoint={init.output_dir}/model_final.pth" in tasks[name].command, name
+        assert "student_init/seed0" in tasks[name].needs
+    for name in ("teacher_weak/seed0", "teacher_strong/seed0", "student_init/seed0", "box_cache"):
+        assert not any(c.startswith("train.init_checkpoint") for c in tasks[name].command), name
     # a profile's input size reaches the first stage's own mapper too
     assert size in dfmsd.command and f"stages.0.{size}" in dfmsd.command
     assert f"stages.0.{size}" in tasks["box_cache"].command
@@ -92,10 +100,18 @@ def test_plan_maps_default_teacher_checkpoints_to_teacher_rows(tmp_path):
     again = plan_tasks(profile, [row_by_name(n) for n in profile.rows], str(tmp_path))
     assert [t.key for t in again] == [t.key for t in tasks.values()]
     longer = Profile(**{**profile.__dict__, "student_iters": 2 * quick.student_iters})
-    assert plan_tasks(longer, [row_by_name("teacher_strong"), row_by_name("mkd")], str(tmp_path))[1].key \
-        != tasks["mkd/seed0"].key
+    needed = [row_by_name("teacher_strong"), row_by_name("student_init"), row_by_name("mkd")]
+    assert plan_tasks(longer, needed, str(tmp_path))[2].key != tasks["mkd/seed0"].key
+    # a new warm-up schedule is a new start for every student row
+    longer_init = Profile(**{**profile.__dict__, "init_iters": 2 * quick.init_iters})
+    assert plan_tasks(longer_init, needed, str(tmp_path))[2].key != tasks["mkd/seed0"].key
+    with pytest.raises(BenchmarkError, match="starts its students from row 'student_init'"):
+        plan_tasks(profile, [row_by_name("teacher_strong"), row_by_name("mkd")], str(tmp_path))
+    from_scratch = Profile(**{**profile.__dict__, "student_init": "", "init_iters": 0})
     with pytest.raises(BenchmarkError, match="no teacher row"):
-        plan_tasks(profile, [row_by_name("mkd")], str(tmp_path))
+        plan_tasks(from_scratch, [row_by_name("mkd")], str(tmp_path))
+    assert not any(c.startswith("train.init_checkpoint")
+                   for c in plan_tasks(from_scratch, needed[:1] + needed[2:], str(tmp_path))[1].command)
 
 
 def test_quick_runs_are_the_full_profiles_seed0_runs(tmp_path):
@@ -130,6 +146,7 @@ def _tiny_rows():
     extra = {
         "teacher_weak": _shrunk("model", 24),
         "teacher_strong": _shrunk("model", 32),
+        "student_init": _shrunk("model", 16),
         "student": _shrunk("model", 16),
         "fitnet": distill + _shrunk("model.teachers.model", 32),
         "mkd": distill + _shrunk("model.teachers.model", 32) + mkd,
@@ -151,6 +168,7 @@ def tiny_benchmark(tmp_path_factory):
     spec.loader.exec_module(tool)
     profile = Profile(
         name="tiny", rows=(), student_iters=2, teacher_iters=2, headline_seeds=(0, 1),
+        student_init="student_init", init_iters=1,
         overrides=tuple(TINY_DATA) + ("train.log_period=1",), threads=1, description="test",
     )
     results_path = tmp / "docs" / "RESULTS.md"
@@ -174,7 +192,11 @@ def test_tiny_benchmark_runs_every_row_type(tiny_benchmark):
     assert set(results) == {r.name for r in rows}
     # headline rows and the strongest (here: only) baseline ran with both seeds
     assert results["student"].seeds == results["mkd"].seeds == results["fitnet"].seeds == [0, 1]
-    assert results["teacher_strong"].seeds == [0]
+    assert results["teacher_strong"].seeds == results["student_init"].seeds == [0]
+    init = os.path.join(results["student_init"].tasks[0].output_dir, "model_final.pth")
+    for name in ("student", "fitnet", "mkd", "dfmsd", "mask_mkd"):
+        for task in results[name].tasks:
+            assert f"train.init_checkpoint={init}" in task.result["command"], name
     for name, r in results.items():
         for task in r.tasks:
             assert os.path.isfile(os.path.join(task.output_dir, "result.json"))

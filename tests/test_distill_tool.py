@@ -91,20 +91,53 @@ def test_exported_student_is_the_plain_student_with_identical_ap(distilled_run, 
     assert sum(p.numel() for p in bare.parameters()) == sum(p.numel() for p in reference.parameters())
 
 
-@pytest.mark.parametrize(
-    "config",
-    sorted(
-        f"configs/baselines/{name}"
-        for name in os.listdir(os.path.join(os.path.dirname(__file__), "..", "configs", "baselines"))
-        if name.endswith(".py") and not name.startswith("fitnet")
-    ),
-)
-def test_every_baseline_trains_through_the_tool(config, env, teacher_checkpoint, tmp_path):
+def _baselines(suffix):
+    folder = os.path.join(os.path.dirname(__file__), "..", "configs", "baselines")
+    return sorted(f"configs/baselines/{name}" for name in os.listdir(folder) if name.endswith(suffix))
+
+
+def test_every_baseline_config_is_run_below():
+    """Each baseline config ends in the detector family whose teacher the runs below train."""
+    everything = _baselines(".py")
+    assert everything and set(everything) == set(_baselines("_retinanet.py")) | set(_baselines("_faster_rcnn.py"))
+
+
+@pytest.mark.parametrize("config", [c for c in _baselines("_retinanet.py") if "fitnet" not in c])
+def test_every_retinanet_baseline_trains_through_the_tool(config, env, teacher_checkpoint, tmp_path):
     args = distill_args(teacher_checkpoint, tmp_path, config)
     args = [a for a in args if not a.startswith("train.max_iter")] + ["train.max_iter=1", "train.eval_period=0"]
     run_tool("lazyconfig_train_net.py", *args, env=env)
     record = [r for r in read_metrics(tmp_path) if "total_loss" in r][-1]
     distill_keys = [k for k in record if k.startswith("loss_") and k not in ("loss_cls", "loss_box_reg")]
+    assert distill_keys and all(record[k] >= 0 for k in distill_keys)
+
+
+@pytest.fixture(scope="module")
+def faster_rcnn_teacher_checkpoint(tmp_path_factory, env):
+    """The documented Faster R-CNN teacher command, shrunk: configs/Shapes/faster_rcnn_R18w64_FPN.py."""
+    out = tmp_path_factory.mktemp("faster_rcnn_teacher")
+    run_tool(
+        "lazyconfig_train_net.py", "--config-file", "configs/Shapes/faster_rcnn_R18w64_FPN.py",
+        *TINY_DATA, *TINY_SCHEDULE, *TEACHER_SIZE, "train.max_iter=1", "train.eval_period=0",
+        f"train.output_dir={out}", env=env,
+    )
+    return out / "model_final.pth"
+
+
+@pytest.mark.parametrize("config", _baselines("_faster_rcnn.py"))
+def test_every_faster_rcnn_baseline_trains_through_the_tool(config, env, faster_rcnn_teacher_checkpoint, tmp_path):
+    run_tool(
+        "lazyconfig_train_net.py", "--config-file", config, *TINY_DATA, *TINY_SCHEDULE,
+        *shrink_model("model.student"),
+        *[f"model.teachers.{o}" for o in TEACHER_SIZE],
+        f"model.teachers.weights={faster_rcnn_teacher_checkpoint}",
+        "model.min_input_size=96", "train.max_iter=1", "train.eval_period=0",
+        f"train.output_dir={tmp_path}", env=env,
+    )
+    record = [r for r in read_metrics(tmp_path) if "total_loss" in r][-1]
+    detection = {"loss_cls", "loss_box_reg", "loss_rpn_cls", "loss_rpn_loc"}
+    assert detection <= set(record)
+    distill_keys = [k for k in record if k.startswith("loss_") and k not in detection]
     assert distill_keys and all(record[k] >= 0 for k in distill_keys)
 
 

@@ -107,6 +107,26 @@ def test_distillation_step_trains_student_only(tmp_path):
     assert torch.equal(loss.context.instances[0].gt_boxes.tensor[0], torch.tensor([4.0, 6.0, 30.0, 34.0]))
 
 
+def test_adapters_always_puts_a_trained_1x1_conv_at_every_level(tmp_path):
+    teacher, _ = make_teacher(tmp_path, base_width=16, fpn_channels=16)  # the student's width
+    loss = SquaredError(in_features=["p3", "p4"])
+    needed = DistillationDetector(student=build_tiny_retinanet(), teachers=teacher, distill_losses=[loss])
+    assert len(needed.adapters["teacher"]) == 0  # equal channels: compared as they are
+    model = DistillationDetector(
+        student=build_tiny_retinanet(), teachers=teacher, distill_losses=[loss], adapters="always"
+    )
+    adapters = model.adapters["teacher"]
+    assert set(adapters) == {"p3", "p4"} and all(a.weight.shape == (16, 16, 1, 1) for a in adapters.values())
+    model.train()
+    with EventStorage():
+        losses = model(synthetic_batch(seed=0))
+    sum(losses.values()).backward()
+    assert all(a.weight.grad.abs().sum() > 0 for a in adapters.values())
+    assert {k.split(".")[0] for k in model.state_dict()} == {"student", "adapters"}
+    with pytest.raises(ValueError, match=r"adapters must be one of \('needed', 'always'\), got 'some'"):
+        DistillationDetector(student=build_tiny_retinanet(), teachers=teacher, distill_losses=[loss], adapters="some")
+
+
 def test_student_backbone_runs_once_and_hooks_are_removed(tmp_path):
     teacher, _ = make_teacher(tmp_path)
     model = DistillationDetector(

@@ -221,7 +221,7 @@ def run_benchmark(profile, rows, work_dir, results_path, jobs=1, costs=True, plo
     if best is not None and len(profile.headline_seeds) > 1:
         log(f"[benchmark] strongest baseline: {best.row.label}; running it with "
             f"{len(profile.headline_seeds)} seeds")
-        needed = [r for r in rows if r.role == "teacher"] + [best.row]
+        needed = [r for r in rows if r.role in ("teacher", "init")] + [best.row]
         extra = plan_tasks(profile, needed, work_dir, seeds_for=lambda r: profile.headline_seeds)
         run_tasks(extra, jobs=jobs, threads=profile.threads, log=log)
         known = {t.name for t in tasks}
@@ -253,7 +253,7 @@ def _draw_figures(profile, tasks, results, folder):
         means = [r.mean() for r in shown]
         errors = [r.std() for r in shown]
         ax.bar(range(len(shown)), means, yerr=errors, capsize=4,
-               color=["#888" if r.row.role in ("teacher", "student") else "#3a7" for r in shown])
+               color=["#888" if r.row.role in ("teacher", "init", "student") else "#3a7" for r in shown])
         ax.set_xticks(range(len(shown)))
         ax.set_xticklabels([r.row.label.replace(" (", "\n(") for r in shown], rotation=30, ha="right", fontsize=7)
         ax.set_ylabel("bbox AP (COCO, %)")

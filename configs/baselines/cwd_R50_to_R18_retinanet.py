@@ -1,9 +1,7 @@
 """CWD (channel-wise distribution KL, Shu et al. 2021): RetinaNet R50 -> R18."""
-from detectron2.config import LazyCall as L
-
-from d2kd.losses import CWDLoss
-
 from ..common.distill import LEVELS, dataloader, lr_multiplier, model, optimizer, train
+from ..common.distillers import cwd as _cwd
 
-model.distill_losses = [L(CWDLoss)(in_features=LEVELS, weight=1.0, tau=1.0)]
+_cwd.in_features = LEVELS
+model.distill_losses = [_cwd]
 train.output_dir = "./output/baselines/cwd_R50_to_R18_retinanet"

@@ -1,9 +1,7 @@
 """FitNet (feature MSE on every FPN level): RetinaNet R50 teacher -> R18 student."""
-from detectron2.config import LazyCall as L
-
-from d2kd.losses import FitNetLoss
-
 from ..common.distill import LEVELS, dataloader, lr_multiplier, model, optimizer, train
+from ..common.distillers import fitnet as _fitnet
 
-model.distill_losses = [L(FitNetLoss)(in_features=LEVELS, weight=1.0)]
+_fitnet.in_features = LEVELS
+model.distill_losses = [_fitnet]
 train.output_dir = "./output/baselines/fitnet_R50_to_R18_retinanet"

@@ -1,9 +1,7 @@
 """PKD (Pearson correlation of normalised features, Cao et al. 2022): RetinaNet R50 -> R18."""
-from detectron2.config import LazyCall as L
-
-from d2kd.losses import PKDLoss
-
 from ..common.distill import LEVELS, dataloader, lr_multiplier, model, optimizer, train
+from ..common.distillers import pkd as _pkd
 
-model.distill_losses = [L(PKDLoss)(in_features=LEVELS, weight=1.0)]
+_pkd.in_features = LEVELS
+model.distill_losses = [_pkd]
 train.output_dir = "./output/baselines/pkd_R50_to_R18_retinanet"

@@ -27,7 +27,8 @@ class Row:
         label: the method's name in the tables.
         table: which table the row belongs to (``TABLES`` of the report).
         config: lazy config, relative to the repository root.
-        role: "teacher" (trained first, used by others), "student" (the plain
+        role: "teacher" (trained first, used by others), "init" (the common
+            warm-up of every student row, trained first), "student" (the plain
             student every other row is compared with), "distill", or "baseline"
             (a distillation baseline; the best one becomes a headline row).
         headline: run with the profile's ``headline_seeds`` seeds.
@@ -57,6 +58,10 @@ class Profile:
         rows: names of the rows to run, in order.
         student_iters, teacher_iters: training iterations of students (total
             over stages) and of teachers.
+        student_init: name of the "init" row whose final checkpoint every
+            student row (plain and distilled) starts from (``train.init_checkpoint``;
+            a SAL run's first stage); "" starts them from scratch.
+        init_iters: training iterations of that row.
         headline_seeds: seeds of the headline rows (other rows use the first).
         overrides: ``key=value`` overrides applied to every row (data, logging).
         threads: torch threads per training process (``OMP_NUM_THREADS``).
@@ -66,6 +71,8 @@ class Profile:
     rows: Tuple[str, ...]
     student_iters: int
     teacher_iters: int
+    student_init: str = ""
+    init_iters: int = 0
     headline_seeds: Tuple[int, ...] = (0,)
     overrides: Tuple[str, ...] = ()
     threads: int = 0
@@ -76,7 +83,7 @@ class Profile:
 
     def iterations(self, row: Row) -> int:
         """Iterations per stage of ``row``."""
-        total = self.teacher_iters if row.role == "teacher" else self.student_iters
+        total = {"teacher": self.teacher_iters, "init": self.init_iters}.get(row.role, self.student_iters)
         return max(1, total // row.stages)
 
 
@@ -93,6 +100,11 @@ ROWS: List[Row] = [
     Row("teacher_weak", "Teacher Faster R-CNN R34", "main", f"{_DF}/faster_rcnn_R34_FPN.py", role="teacher"),
     Row("teacher_strong", "Teacher Faster R-CNN R18w64", "main", "configs/Shapes/faster_rcnn_R18w64_FPN.py",
         role="teacher"),
+    # the common start of every student row (plain and distilled): the plain student
+    # after a short training of its own, standing in for the ImageNet initialisation
+    # that the papers' students start from (no pretrained weights can be downloaded)
+    Row("student_init", "Student Faster R-CNN R18 after the warm-up (start of every student row)", "main",
+        "configs/Shapes/faster_rcnn_R18_FPN.py", role="init"),
     Row("student", "Student Faster R-CNN R18 (no distillation)", "main",
         "configs/Shapes/faster_rcnn_R18_FPN.py", role="student", headline=True),
     # baselines the papers compare against, R18w64 -> R18
@@ -127,11 +139,14 @@ ROWS: List[Row] = [
         f"{_MKD}/mkd_R18w64_to_R18_mask_rcnn.py", segm=True),
 ]
 
-# Students 600 iterations of 8 images (1.6 epochs of the 3000 training images),
-# teachers 1500: the teachers end far above the students (the gap distillation
-# can close), and the full profile fits about three hours of 2 CPU cores.
+# Every student row starts from the plain student after INIT_ITERS iterations (the
+# "student_init" row: the stand-in for the ImageNet initialisation of the papers'
+# students, which cannot be downloaded here) and trains STUDENT_ITERS more, 8 images
+# an iteration (1.6 epochs of the 3000 training images); teachers train TEACHER_ITERS
+# from scratch and end far above the students (the gap distillation can close).
 STUDENT_ITERS = 600
 TEACHER_ITERS = 1500
+INIT_ITERS = 600
 
 PROFILES: Dict[str, Profile] = {
     "full": Profile(
@@ -139,15 +154,19 @@ PROFILES: Dict[str, Profile] = {
         rows=tuple(r.name for r in ROWS),
         student_iters=STUDENT_ITERS,
         teacher_iters=TEACHER_ITERS,
+        student_init="student_init",
+        init_iters=INIT_ITERS,
         headline_seeds=(0, 1, 2),
         description="every row of the papers' tables, headline rows with 3 seeds",
     ),
     # the full profile's seed-0 runs of its headline rows (same keys: a later full run reuses them)
     "quick": Profile(
         name="quick",
-        rows=("teacher_weak", "teacher_strong", "student", "mkd", "dfmsd"),
+        rows=("teacher_weak", "teacher_strong", "student_init", "student", "mkd", "dfmsd"),
         student_iters=STUDENT_ITERS,
         teacher_iters=TEACHER_ITERS,
+        student_init="student_init",
+        init_iters=INIT_ITERS,
         description="the README demo: two teachers, the plain student, MKD and DFMSD, one seed",
     ),
 }

@@ -100,7 +100,7 @@ def main_table(results: Dict[str, RowResult], table: str) -> str:
     ]
     for r in rows:
         delta = gap = ""
-        if student is not None and r.row.role not in ("teacher", "student"):
+        if student is not None and r.row.role not in ("teacher", "init", "student"):
             delta = f"{r.mean() - student.mean():+.2f}"
             if teacher is not None:
                 share = gap_closed(r.mean(), student.mean(), teacher.mean())

@@ -32,6 +32,10 @@ FINAL_CHECKPOINT = "model_final.pth"
 _RELATIVE_IMPORT = re.compile(r"^\s*from\s+(\.+)([\w.]*)\s+import", re.MULTILINE)
 
 
+# rows trained before the others: teachers, and the students' common warm-up
+FIRST_ROLES = ("teacher", "init")
+
+
 class BenchmarkError(RuntimeError):
     """A benchmark row cannot be planned or its run failed."""
 
@@ -175,21 +179,34 @@ def plan_tasks(
                    f"train.output_dir={out}"]
         return Task(f"{row.name}/seed{seed}", row, seed, key, out, command, tuple(needs))
 
+    init: Optional[Task] = None
     for row in rows:
-        if row.role != "teacher":
+        if row.role not in FIRST_ROLES:
             continue
         task = train_task(row, seeds_for(row)[0], [], [], [])
         tasks.append(task)
+        if row.role == "init":
+            init = task
+            continue
         default_dir = _load(row.config, []).train.output_dir
         teacher_of[_norm(os.path.join(default_dir, FINAL_CHECKPOINT))] = task
+    if profile.student_init and (init is None or init.row.name != profile.student_init):
+        raise BenchmarkError(
+            f"Profile {profile.name!r} starts its students from row {profile.student_init!r}, "
+            "which is not among the rows to run; add it."
+        )
 
     box_cache: Optional[Task] = None
     for row in rows:
-        if row.role == "teacher":
+        if row.role in FIRST_ROLES:
             continue
         cfg = _load(row.config, [*profile.overrides, *row.overrides])
         weights = _teacher_weights_keys(cfg)
         extra, needs, dep_keys = [], [], []
+        if init is not None:
+            extra.append(f"train.init_checkpoint={os.path.join(init.output_dir, FINAL_CHECKPOINT)}")
+            needs.append(init.name)
+            dep_keys.append(init.key)
         for key, path in sorted(weights.items()):
             teacher = teacher_of.get(_norm(path))
             if teacher is None:

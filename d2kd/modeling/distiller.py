@@ -5,6 +5,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
 
 from ..losses.base import DistillContext, DistillLoss
@@ -32,6 +33,11 @@ class DistillationDetector(nn.Module):
 
     Inference: ``self.student(batched_inputs)``, unchanged outputs and cost.
 
+    Built from a lazy config (``L(DistillationDetector)(student=..., ...)``) or,
+    for yacs users, ``build_model(cfg)`` with ``MODEL.META_ARCHITECTURE =
+    "DistillationDetector"`` and the ``MODEL.DISTILL`` keys of
+    :func:`d2kd.config.yacs.add_distillation_config`.
+
     Teachers are held outside the module tree (not registered submodules): they
     are not in ``parameters()`` (so not in the optimizer nor synced by DDP), not
     in ``state_dict()`` (so not in the run's checkpoints), and not switched to
@@ -48,8 +54,12 @@ class DistillationDetector(nn.Module):
         min_input_size: smallest side (pixels) of the input images in training,
             if known (e.g. the smallest ``ResizeShortestEdge`` length); each loss's
             ``check_feature_sizes`` then validates its settings before training.
+        adapters: ``"needed"`` (a 1x1 adapter only where student and teacher
+            channels differ) or ``"always"`` (at every paired level); see
+            :func:`~d2kd.modeling.matching.build_adapters`.
     """
 
+    @configurable
     def __init__(
         self,
         *,
@@ -58,6 +68,7 @@ class DistillationDetector(nn.Module):
         distill_losses: Sequence[DistillLoss],
         student_weights: str = "",
         min_input_size: Optional[int] = None,
+        adapters: str = "needed",
     ):
         super().__init__()
         if not hasattr(student, "backbone"):
@@ -85,7 +96,7 @@ class DistillationDetector(nn.Module):
             )
             teacher_shapes = self._teachers[name].output_shape()
             self._pairs[name] = pair_levels_by_stride(student_shapes, teacher_shapes, levels)
-            self.adapters[name] = build_adapters(student_shapes, teacher_shapes, self._pairs[name])
+            self.adapters[name] = build_adapters(student_shapes, teacher_shapes, self._pairs[name], adapters)
         if min_input_size:
             sizes = {
                 level: -(-int(min_input_size) // spec.stride)  # ceil: detectron2 convs pad
@@ -93,6 +104,12 @@ class DistillationDetector(nn.Module):
             }
             for loss in self.distill_losses:
                 loss.check_feature_sizes({k: sizes[k] for k in loss.in_features})
+
+    @classmethod
+    def from_config(cls, cfg):
+        from ..config.yacs import distillation_kwargs
+
+        return distillation_kwargs(cfg)
 
     def _teacher_name_of(self, loss: DistillLoss) -> str:
         name = getattr(loss, "teacher", None) or next(iter(self._teachers))

@@ -44,18 +44,28 @@ def pair_levels_by_stride(
     return pairs
 
 
-def build_adapters(
-    student_shapes: Mapping, teacher_shapes: Mapping, pairs: Mapping[str, str]
-) -> nn.ModuleDict:
-    """A 1x1 conv per paired level whose channel counts differ (student -> teacher channels).
+ADAPTER_MODES = ("needed", "always")
 
-    Levels with equal channels get no adapter. The convs are part of the
-    distillation modules: trained with the student, dropped at export.
+
+def build_adapters(
+    student_shapes: Mapping, teacher_shapes: Mapping, pairs: Mapping[str, str], mode: str = "needed"
+) -> nn.ModuleDict:
+    """A 1x1 conv per paired level (student -> teacher channels).
+
+    ``mode="needed"``: only where the channel counts differ. ``mode="always"``:
+    at every paired level, so that the student is free to keep its own channel
+    basis (FitNet's "regressor"): without one, a loss that compares channel i
+    of the student with channel i of the teacher forces the student's features
+    into the teacher's basis, which its heads were not trained on. The convs
+    are part of the distillation modules: trained with the student, dropped at
+    export.
     """
+    if mode not in ADAPTER_MODES:
+        raise ValueError(f"adapters must be one of {ADAPTER_MODES}, got {mode!r}")
     adapters = nn.ModuleDict()
     for s_level, t_level in pairs.items():
         c_s, c_t = student_shapes[s_level].channels, teacher_shapes[t_level].channels
-        if c_s != c_t:
+        if c_s != c_t or mode == "always":
             adapters[s_level] = nn.Conv2d(c_s, c_t, kernel_size=1)
     return adapters
 

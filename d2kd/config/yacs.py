@@ -1,0 +1,117 @@
+"""Distillation from a yacs (``get_cfg()``) config, for users of detectron2's ``train_net.py``.
+
+The lazy configs of this repository are the main interface; this module lets a
+yacs project reach the same :class:`~d2kd.modeling.DistillationDetector`
+through ``cfg.MODEL.META_ARCHITECTURE = "DistillationDetector"`` and
+``detectron2.modeling.build_model(cfg)``::
+
+    from detectron2.config import get_cfg
+    from d2kd.config.yacs import add_distillation_config
+
+    cfg = get_cfg()
+    add_distillation_config(cfg)
+    cfg.merge_from_file("my_student.yaml")        # the student, as usual
+    cfg.MODEL.META_ARCHITECTURE = "DistillationDetector"
+    cfg.MODEL.DISTILL.STUDENT_META_ARCHITECTURE = "RetinaNet"
+    cfg.MODEL.DISTILL.TEACHER_CONFIG = "my_teacher.yaml"
+    cfg.MODEL.DISTILL.TEACHER_WEIGHTS = "output/teacher/model_final.pth"
+    cfg.MODEL.DISTILL.LOSSES = ["PKDLoss"]
+    cfg.MODEL.DISTILL.LOSS_WEIGHTS = [1.0]
+    cfg.MODEL.DISTILL.IN_FEATURES = ["p3", "p4", "p5"]
+    model = build_model(cfg)
+
+The student is built from ``cfg`` itself with ``STUDENT_META_ARCHITECTURE``;
+the teacher from the yacs file ``TEACHER_CONFIG`` (its own
+``MODEL.META_ARCHITECTURE``) and the checkpoint ``TEACHER_WEIGHTS``. Losses are
+classes of :mod:`d2kd.losses` named in ``LOSSES``, each with
+``in_features=IN_FEATURES`` and ``weight`` from ``LOSS_WEIGHTS``; losses that
+take ``channels`` get the teacher's FPN width. Other loss arguments keep their
+defaults: a setting beyond these is a lazy config's job.
+"""
+import inspect
+from typing import Dict
+
+from detectron2.config import CfgNode
+
+
+def add_distillation_config(cfg: CfgNode) -> CfgNode:
+    """Add the ``MODEL.DISTILL`` keys (defaults below) to a yacs config, in place; returns it."""
+    cfg.MODEL.DISTILL = CfgNode()
+    cfg.MODEL.DISTILL.STUDENT_META_ARCHITECTURE = "GeneralizedRCNN"
+    cfg.MODEL.DISTILL.TEACHER_CONFIG = ""
+    cfg.MODEL.DISTILL.TEACHER_WEIGHTS = ""
+    cfg.MODEL.DISTILL.LOSSES = ["FitNetLoss"]
+    cfg.MODEL.DISTILL.LOSS_WEIGHTS = [1.0]
+    cfg.MODEL.DISTILL.IN_FEATURES = ["p3", "p4", "p5"]
+    # smallest training input side, for each loss's size checks; 0 = min(INPUT.MIN_SIZE_TRAIN)
+    cfg.MODEL.DISTILL.MIN_INPUT_SIZE = 0
+    cfg.MODEL.DISTILL.ADAPTERS = "needed"
+    return cfg
+
+
+def _meta_arch(cfg: CfgNode, name: str):
+    from detectron2.modeling import META_ARCH_REGISTRY
+
+    try:
+        return META_ARCH_REGISTRY.get(name)(cfg)
+    except KeyError as e:
+        raise KeyError(f"{name!r} is not a registered meta-architecture (META_ARCH_REGISTRY): {e}") from None
+
+
+def distillation_kwargs(cfg: CfgNode) -> Dict:
+    """Keyword arguments of ``DistillationDetector`` from a yacs config with ``MODEL.DISTILL``."""
+    from detectron2.config import get_cfg
+
+    from .. import losses as loss_library
+    from ..modeling.teacher import Teacher
+    from .checks import ConfigError
+
+    if "DISTILL" not in cfg.MODEL:
+        raise ConfigError(
+            "MODEL.META_ARCHITECTURE is DistillationDetector but the config has no MODEL.DISTILL; "
+            "call d2kd.config.yacs.add_distillation_config(cfg) before merging your file."
+        )
+    d = cfg.MODEL.DISTILL
+    if d.STUDENT_META_ARCHITECTURE == "DistillationDetector":
+        raise ConfigError("MODEL.DISTILL.STUDENT_META_ARCHITECTURE must be the student's own meta-arch")
+    if not d.TEACHER_CONFIG or not d.TEACHER_WEIGHTS:
+        raise ConfigError(
+            "MODEL.DISTILL.TEACHER_CONFIG (the teacher's yacs file) and MODEL.DISTILL.TEACHER_WEIGHTS "
+            "(its checkpoint; train it first with the same tool) must both be set."
+        )
+    if len(d.LOSSES) != len(d.LOSS_WEIGHTS):
+        raise ConfigError(
+            f"MODEL.DISTILL.LOSSES has {len(d.LOSSES)} entries but LOSS_WEIGHTS {len(d.LOSS_WEIGHTS)}; "
+            "give one weight per loss."
+        )
+
+    student_cfg = cfg.clone()
+    student_cfg.defrost()
+    student_cfg.MODEL.META_ARCHITECTURE = d.STUDENT_META_ARCHITECTURE
+    student = _meta_arch(student_cfg, d.STUDENT_META_ARCHITECTURE)
+
+    teacher_cfg = get_cfg()
+    teacher_cfg.merge_from_file(d.TEACHER_CONFIG)
+    teacher_cfg.MODEL.DEVICE = cfg.MODEL.DEVICE
+    teacher = Teacher(model=_meta_arch(teacher_cfg, teacher_cfg.MODEL.META_ARCHITECTURE), weights=d.TEACHER_WEIGHTS)
+    widths = {s.channels for s in teacher.output_shape().values()}
+
+    built = []
+    for name, weight in zip(d.LOSSES, d.LOSS_WEIGHTS):
+        loss_class = getattr(loss_library, name, None)
+        if not (inspect.isclass(loss_class) and issubclass(loss_class, loss_library.DistillLoss)):
+            known = sorted(n for n in loss_library.__all__ if n.endswith("Loss") and n != "DistillLoss")
+            raise ConfigError(f"MODEL.DISTILL.LOSSES: unknown loss {name!r}; known: {', '.join(known)}")
+        kwargs = dict(in_features=list(d.IN_FEATURES), weight=float(weight))
+        if "channels" in inspect.signature(loss_class).parameters:
+            if len(widths) != 1:
+                raise ConfigError(f"{name} needs one teacher FPN width; the teacher's levels have {sorted(widths)}")
+            kwargs["channels"] = next(iter(widths))
+        built.append(loss_class(**kwargs))
+    return dict(
+        student=student,
+        teachers=teacher,
+        distill_losses=built,
+        min_input_size=int(d.MIN_INPUT_SIZE) or min(cfg.INPUT.MIN_SIZE_TRAIN),
+        adapters=d.ADAPTERS,
+    )

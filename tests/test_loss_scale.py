@@ -1,0 +1,51 @@
+"""tools/loss_scale.py: the arithmetic by hand, and one run through the real tool."""
+import importlib.util
+import os
+import re
+
+import pytest
+import torch
+from tool_runs import ROOT, TINY_DATA, run_tool, shrink_model
+
+spec = importlib.util.spec_from_file_location("loss_scale", os.path.join(ROOT, "tools", "loss_scale.py"))
+loss_scale = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(loss_scale)
+
+
+def test_summary_by_hand():
+    records = [
+        {"loss_cls": 1.0, "loss_box_reg": 1.0, "loss_pkd_p3": 4.0, "loss_pkd_p4": 1.0},
+        {"loss_cls": 3.0, "loss_box_reg": 1.0, "loss_pkd_p3": 2.0, "loss_pkd_p4": 1.0},
+    ]
+    s = loss_scale.summarize(records, {"loss_pkd_p3", "loss_pkd_p4"}, target=0.1)
+    # means: cls 2, box 1 (detection 3); pkd_p3 3, pkd_p4 1 (distillation 4)
+    assert s["means"] == {"loss_cls": 2.0, "loss_box_reg": 1.0, "loss_pkd_p3": 3.0, "loss_pkd_p4": 1.0}
+    assert (s["detection"], s["distillation"]) == (3.0, 4.0)
+    assert s["ratio"] == pytest.approx(4 / 3) and s["scale"] == pytest.approx(0.1 * 3 / 4)
+    report = loss_scale.format_report(s, {"loss_pkd_p3", "loss_pkd_p4"}, 0.1)
+    assert "| loss_pkd_p3 | 3 | 1.000 |" in report and "| distillation total | 4 | 1.333 |" in report
+    assert "Multiply every distillation weight by 0.075" in report
+    assert loss_scale.summarize(records[:1], set(), target=1.0)["scale"] is None  # nothing to scale
+
+
+def test_tool_reports_the_scale_that_hits_the_target(tmp_path):
+    from detectron2.config import LazyConfig, instantiate
+
+    config = "configs/baselines/pkd_R50_to_R18_retinanet.py"
+    teacher_size = ["backbone.bottom_up.stages.base_width=8", "backbone.out_channels=24"]
+    cfg = LazyConfig.load(os.path.join(ROOT, config))
+    LazyConfig.apply_overrides(cfg, [f"model.teachers.model.{o}" for o in teacher_size])
+    weights = tmp_path / "teacher.pth"
+    torch.save({"model": instantiate(cfg.model.teachers.model).state_dict()}, weights)
+    out = run_tool(
+        "loss_scale.py", "--config-file", config, "--iters", "2", "--target", "0.5",
+        *TINY_DATA, *shrink_model("model.student"), *[f"model.teachers.model.{o}" for o in teacher_size],
+        f"model.teachers.weights={weights}", "model.min_input_size=96",
+        env={"D2KD_DATASETS": str(tmp_path / "data")},
+    ).stdout
+    assert "mean over 2 training batches" in out
+    levels = re.findall(r"^\| loss_pkd_(p\d) \| ", out, re.MULTILINE)
+    assert levels == ["p3", "p4", "p5", "p6", "p7"]
+    ratio = float(re.search(r"^\| distillation total \| [0-9.e+-]+ \| ([0-9.]+) \|", out, re.MULTILINE).group(1))
+    scale = float(re.search(r"Multiply every distillation weight by ([0-9.e+-]+)", out).group(1))
+    assert ratio > 0.1 and scale * ratio == pytest.approx(0.5, rel=1e-2)  # both printed to 3 digits
