@@ -157,3 +157,21 @@ def test_pictures_of_me_decisions_and_attention(setup):
     )
     assert sorted(os.path.basename(p) for p in written) == ["attention_0.png", "attention_1.png", "me_0.png", "me_1.png"]
     assert all(os.path.getsize(p) > 1000 for p in written)
+
+
+def test_figure4_student_features_after_each_stage(setup):
+    """Paper figure 4: tools/visualize_features.py with one --student per SAL stage checkpoint."""
+    from PIL import Image
+
+    tmp, overrides = setup
+    out = tmp / "run"
+    stages = [out / "stage1" / "model_final.pth", out / "stage2" / "model_final.pth"]
+    assert all(p.is_file() for p in stages), "needs the run of test_two_stage_dfmsd_run_through_the_tool"
+    written = _tool("visualize_features").main(
+        ["--config-file", CONFIG, "--student", f"after stage 1={stages[0]}", "--student", f"after stage 2={stages[1]}",
+         "--levels", "p3", "p4", "--output-dir", str(tmp / "figure4"), *overrides]
+    )
+    assert [os.path.basename(p) for p in written] == ["features.png"]
+    with Image.open(written[0]) as image:
+        assert image.size == (520, 820)  # 2 levels x (teacher, after stage 1, after stage 2)
+        assert len(set(image.convert("L").getdata())) > 50  # not a blank canvas
