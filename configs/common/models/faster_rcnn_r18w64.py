@@ -1,7 +1,7 @@
 """CPU-sized Faster R-CNN teacher: ResNet-18 at full width (base width 64, BN, trained from
 scratch on the bundled data), 64-channel FPN p2-p6, a 512-wide box head; otherwise
 the student of ``faster_rcnn.py`` (same anchors, strides and preprocessing), so
-features pair level by level with it. 12.3M parameters, 3.2x the student.
+features pair level by level with it. 13.3M parameters, 3.4x the student (docs/MODELS.md).
 
 Why not a ResNet-50: trained from scratch on the CPU budget of the benchmark,
 the half-width ResNet-50 of ``faster_rcnn_r50.py`` learns far more slowly than
