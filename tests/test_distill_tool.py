@@ -14,16 +14,20 @@ def env(tmp_path_factory):
     return {"D2KD_DATASETS": str(tmp_path_factory.mktemp("datasets"))}
 
 
-@pytest.fixture(scope="module")
-def teacher_checkpoint(tmp_path_factory, env):
-    """The documented teacher command, shrunk: train configs/Shapes/retinanet_R50_FPN.py."""
-    out = tmp_path_factory.mktemp("teacher")
+def train_shrunk_teacher(config, out, env, max_iter):
+    """The documented teacher command for ``config``, shrunk; returns its final checkpoint."""
     run_tool(
-        "lazyconfig_train_net.py", "--config-file", "configs/Shapes/retinanet_R50_FPN.py",
-        *TINY_DATA, *TINY_SCHEDULE, *TEACHER_SIZE, "train.max_iter=2", "train.eval_period=0",
+        "lazyconfig_train_net.py", "--config-file", config,
+        *TINY_DATA, *TINY_SCHEDULE, *TEACHER_SIZE, f"train.max_iter={max_iter}", "train.eval_period=0",
         f"train.output_dir={out}", env=env,
     )
     return out / "model_final.pth"
+
+
+@pytest.fixture(scope="module")
+def teacher_checkpoint(tmp_path_factory, env):
+    """configs/Shapes/retinanet_R50_FPN.py, shrunk."""
+    return train_shrunk_teacher("configs/Shapes/retinanet_R50_FPN.py", tmp_path_factory.mktemp("teacher"), env, 2)
 
 
 def distill_args(teacher_checkpoint, output_dir, config="configs/baselines/fitnet_R50_to_R18_retinanet.py"):
@@ -114,14 +118,9 @@ def test_every_retinanet_baseline_trains_through_the_tool(config, env, teacher_c
 
 @pytest.fixture(scope="module")
 def faster_rcnn_teacher_checkpoint(tmp_path_factory, env):
-    """The documented Faster R-CNN teacher command, shrunk: configs/Shapes/faster_rcnn_R18w64_FPN.py."""
+    """configs/Shapes/faster_rcnn_R18w64_FPN.py, shrunk."""
     out = tmp_path_factory.mktemp("faster_rcnn_teacher")
-    run_tool(
-        "lazyconfig_train_net.py", "--config-file", "configs/Shapes/faster_rcnn_R18w64_FPN.py",
-        *TINY_DATA, *TINY_SCHEDULE, *TEACHER_SIZE, "train.max_iter=1", "train.eval_period=0",
-        f"train.output_dir={out}", env=env,
-    )
-    return out / "model_final.pth"
+    return train_shrunk_teacher("configs/Shapes/faster_rcnn_R18w64_FPN.py", out, env, 1)
 
 
 @pytest.mark.parametrize("config", _baselines("_faster_rcnn.py"))

@@ -211,6 +211,7 @@ def run_benchmark(profile, rows, work_dir, results_path, jobs=1, costs=True, plo
 
     Returns ``(tasks, results)``; ``results`` maps row names to ``RowResult``.
     """
+    from d2kd.benchmark.plan import FIRST_ROLES
     from d2kd.benchmark.report import collect
     from d2kd.benchmark.runner import plan_tasks, run_tasks
 
@@ -221,7 +222,7 @@ def run_benchmark(profile, rows, work_dir, results_path, jobs=1, costs=True, plo
     if best is not None and len(profile.headline_seeds) > 1:
         log(f"[benchmark] strongest baseline: {best.row.label}; running it with "
             f"{len(profile.headline_seeds)} seeds")
-        needed = [r for r in rows if r.role in ("teacher", "init")] + [best.row]
+        needed = [r for r in rows if r.role in FIRST_ROLES] + [best.row]
         extra = plan_tasks(profile, needed, work_dir, seeds_for=lambda r: profile.headline_seeds)
         run_tasks(extra, jobs=jobs, threads=profile.threads, log=log)
         known = {t.name for t in tasks}
@@ -239,6 +240,8 @@ def _draw_figures(profile, tasks, results, folder):
     """AP per method (error bars: std over seeds) and loss curves of the headline methods."""
     import matplotlib
 
+    from d2kd.benchmark.plan import REFERENCE_ROLES
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -253,7 +256,7 @@ def _draw_figures(profile, tasks, results, folder):
         means = [r.mean() for r in shown]
         errors = [r.std() for r in shown]
         ax.bar(range(len(shown)), means, yerr=errors, capsize=4,
-               color=["#888" if r.row.role in ("teacher", "init", "student") else "#3a7" for r in shown])
+               color=["#888" if r.row.role in REFERENCE_ROLES else "#3a7" for r in shown])
         ax.set_xticks(range(len(shown)))
         ax.set_xticklabels([r.row.label.replace(" (", "\n(") for r in shown], rotation=30, ha="right", fontsize=7)
         ax.set_ylabel("bbox AP (COCO, %)")

@@ -144,6 +144,11 @@ ROWS: List[Row] = [
 # students, which cannot be downloaded here) and trains STUDENT_ITERS more, 8 images
 # an iteration (1.6 epochs of the 3000 training images); teachers train TEACHER_ITERS
 # from scratch and end far above the students (the gap distillation can close).
+# rows trained before the others (teachers, the students' common warm-up), and the
+# rows every method is measured against (no Δ AP of their own)
+FIRST_ROLES = ("teacher", "init")
+REFERENCE_ROLES = FIRST_ROLES + ("student",)
+
 STUDENT_ITERS = 600
 TEACHER_ITERS = 1500
 INIT_ITERS = 600

@@ -7,7 +7,7 @@ of the teacher-student gap a method closes, and the training cost per iteration.
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .plan import Row
+from .plan import REFERENCE_ROLES, Row
 from .runner import Task
 
 __all__ = ["RowResult", "mean_std", "collect", "main_table", "segm_table", "targets", "gap_closed"]
@@ -100,7 +100,7 @@ def main_table(results: Dict[str, RowResult], table: str) -> str:
     ]
     for r in rows:
         delta = gap = ""
-        if student is not None and r.row.role not in ("teacher", "init", "student"):
+        if student is not None and r.row.role not in REFERENCE_ROLES:
             delta = f"{r.mean() - student.mean():+.2f}"
             if teacher is not None:
                 share = gap_closed(r.mean(), student.mean(), teacher.mean())

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from .plan import Profile, Row
+from .plan import FIRST_ROLES, Profile, Row
 
 __all__ = ["Task", "BenchmarkError", "config_digest", "plan_tasks", "run_tasks", "read_final_metrics"]
 
@@ -30,10 +30,6 @@ CACHE_TOOL = os.path.join(ROOT, "tools", "cache_teacher_boxes.py")
 RESULT_FILE = "result.json"
 FINAL_CHECKPOINT = "model_final.pth"
 _RELATIVE_IMPORT = re.compile(r"^\s*from\s+(\.+)([\w.]*)\s+import", re.MULTILINE)
-
-
-# rows trained before the others: teachers, and the students' common warm-up
-FIRST_ROLES = ("teacher", "init")
 
 
 class BenchmarkError(RuntimeError):
