@@ -5,6 +5,7 @@ import json
 import os
 import re
 import statistics
+from dataclasses import replace
 
 import pytest
 from tool_runs import ROOT, TINY_DATA
@@ -69,6 +70,33 @@ def test_config_digest_follows_relative_imports(tmp_path, monkeypatch):
     assert config_digest(str(tmp_path / "leaf.py")) == before
     (tmp_path / "common" / "piece.py").write_text("x = 2\n")
     assert config_digest(str(tmp_path / "leaf.py")) != before
+
+
+def test_config_digest_ignores_docstrings_and_comments_only(tmp_path, monkeypatch):
+    from d2kd.benchmark import runner
+
+    monkeypatch.setattr(runner, "ROOT", str(tmp_path))
+    leaf = tmp_path / "leaf.py"
+    leaf.write_text('"""A config."""\nx = 1  # one\n')
+    before = config_digest(str(leaf))
+    leaf.write_text('"""A config, with a better docstring."""\n# a comment\nx = 1  # still one\n')
+    assert config_digest(str(leaf)) == before
+    leaf.write_text('"""A config."""\nx = 1\ny = "a string that is not a docstring"\n')
+    assert config_digest(str(leaf)) != before
+    leaf.write_text('x = 1\n')
+    assert config_digest(str(leaf)) == before
+    leaf.write_text('x = 2\n')
+    assert config_digest(str(leaf)) != before
+
+
+def test_rows_option_runs_part_of_a_profile_with_its_teachers():
+    benchmark = _benchmark_tool()
+    full = PROFILES["full"]
+    part = benchmark._profile_part(full, ["mkd", "student"])
+    assert part == ["teacher_weak", "teacher_strong", "student_init", "student", "mkd"]
+    assert benchmark._profile_part(full, []) == list(full.rows)
+    with pytest.raises(KeyError, match="not rows of profile 'quick'.*--extra-rows"):
+        benchmark._profile_part(PROFILES["quick"], ["cwd"])
 
 
 def test_plan_maps_default_teacher_checkpoints_to_teacher_rows(tmp_path):
@@ -158,14 +186,20 @@ def _tiny_rows():
     return [with_overrides(by_name[n], o) for n, o in extra.items()]
 
 
+def _benchmark_tool():
+    """tools/benchmark.py as a module."""
+    spec = importlib.util.spec_from_file_location("benchmark_tool", os.path.join(ROOT, "tools", "benchmark.py"))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
 @pytest.fixture(scope="module")
 def tiny_benchmark(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("benchmark")
     old = os.environ.get("D2KD_DATASETS")
     os.environ["D2KD_DATASETS"] = str(tmp / "data")
-    spec = importlib.util.spec_from_file_location("benchmark_tool", os.path.join(ROOT, "tools", "benchmark.py"))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = _benchmark_tool()
     profile = Profile(
         name="tiny", rows=(), student_iters=2, teacher_iters=2, headline_seeds=(0, 1),
         student_init="student_init", init_iters=1,
@@ -230,8 +264,11 @@ def test_tiny_benchmark_writes_a_well_formed_results_section(tiny_benchmark):
 def test_tiny_benchmark_second_run_is_cached(tiny_benchmark):
     tool, profile, rows, tmp, tasks, _, results_path, _ = tiny_benchmark
     log = []
-    again, _ = tool.run_benchmark(profile, rows, str(tmp / "work"), str(results_path), jobs=2, costs=False,
+    # a profile with one row more than the rows run: the section names it as not run
+    larger = replace(profile, rows=tuple(r.name for r in rows) + ("dfmsd_sal",))
+    again, _ = tool.run_benchmark(larger, rows, str(tmp / "work"), str(results_path), jobs=2, costs=False,
                                   plots=False, command="again", log=log.append)
+    assert "**Not run** (`--rows` chose a part of the profile): dfmsd_sal." in results_path.read_text()
     cached = [re.search(r"(\d+) of (\d+) runs cached; (\d+) to run", line) for line in log]
     counts = [m.groups() for m in cached if m]
     assert counts and all(done == total and todo == "0" for done, total, todo in counts)

@@ -2,7 +2,8 @@
 
 Each (row, seed) is a *task* with its own folder
 ``<work_dir>/<row>/seed<k>-<key>``, where ``key`` hashes everything
-that decides the result: the config file and every config file it imports, the
+that decides the result: the code of the config file and of every config file it
+imports (not their docstrings or comments), the
 overrides, the schedule, the seed, and the keys of the teachers (and box cache)
 it uses. A task whose folder holds ``result.json`` is done and is not run again;
 an interrupted task continues from its last checkpoint (``--resume``). Editing a
@@ -10,6 +11,7 @@ config therefore re-runs exactly the rows that depend on it. Folders do not
 depend on the profile: a task of two profiles (the quick profile's runs are
 seed-0 runs of the full profile) is trained once.
 """
+import ast
 import hashlib
 import json
 import os
@@ -71,8 +73,28 @@ def _imported_configs(path: str) -> List[str]:
     return found
 
 
+def _code_of(path: str) -> str:
+    """The Python code of a config file without its docstrings and comments.
+
+    Editing a config's prose therefore keeps its runs cached; any change of a value,
+    a name or an import re-runs them.
+    """
+    with open(path) as f:
+        tree = ast.parse(f.read(), filename=path)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)
+
+
 def config_digest(path: str) -> str:
-    """sha256 of a config file and, recursively, of every config file it imports."""
+    """sha256 of the code of a config file and, recursively, of every config file it imports.
+
+    Docstrings and comments do not count (:func:`_code_of`).
+    """
     seen, stack, digest = set(), [os.path.abspath(path)], hashlib.sha256()
     while stack:
         current = stack.pop()
@@ -82,8 +104,7 @@ def config_digest(path: str) -> str:
         stack.extend(os.path.abspath(p) for p in _imported_configs(current))
     for current in sorted(seen):
         digest.update(os.path.relpath(current, ROOT).encode())
-        with open(current, "rb") as f:
-            digest.update(f.read())
+        digest.update(_code_of(current).encode())
     return digest.hexdigest()
 
 
