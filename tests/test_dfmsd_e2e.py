@@ -65,17 +65,39 @@ def setup(tmp_path_factory, tiny_datasets):  # noqa: F811
     return tmp, overrides
 
 
-def test_cache_tool_writes_resumes_and_checks_settings(setup):
-    tmp, overrides = setup
+def _run_cache_tool(overrides, cache, *extra):
     tool = _tool("cache_teacher_boxes")
+    return tool.main(tool.parse_args(["--config-file", CONFIG, "--output", str(cache), *extra, *overrides]))
+
+
+@pytest.fixture(scope="module")
+def box_cache(setup):
+    """The weak teacher's boxes over the tiny training set (every box kept), and the tool's count."""
+    tmp, overrides = setup
     cache = tmp / "boxes.json"
+    return cache, _run_cache_tool(overrides, cache, "--score-threshold", "0.0")
 
-    def run(*extra):
-        return tool.main(
-            tool.parse_args(["--config-file", CONFIG, "--output", str(cache), "--score-threshold", "0.0", *extra, *overrides])
-        )
 
-    assert run() == 24  # the tiny training set
+@pytest.fixture(scope="module")
+def two_stage_run(setup, box_cache):
+    """The output folder of a two-stage run of the DFMSD config through the train tool."""
+    tmp, overrides = setup
+    out = tmp / "run"
+    _tool("lazyconfig_train_net").main(default_argument_parser().parse_args(
+        ["--config-file", CONFIG, *overrides, f"dataloader.train.mapper.box_cache={box_cache[0]}",
+         f"train.output_dir={out}"]
+    ))
+    return out
+
+
+def test_cache_tool_writes_resumes_and_checks_settings(setup, box_cache):
+    tmp, overrides = setup
+    cache, count = box_cache
+
+    def run():
+        return _run_cache_tool(overrides, cache, "--score-threshold", "0.0")
+
+    assert count == 24  # the tiny training set
     document = json.loads(cache.read_text())
     assert document["complete"] and document["datasets"] == ["d2kd_shapes_tiny_train"]
     assert document["score_threshold"] == 0.0 and document["teacher"]["weights"].endswith("weak.pth")
@@ -92,20 +114,13 @@ def test_cache_tool_writes_resumes_and_checks_settings(setup):
     assert json.loads(cache.read_text())["complete"]
 
     with pytest.raises(ConfigError, match="other settings"):
-        tool.main(tool.parse_args(["--config-file", CONFIG, "--output", str(cache), *overrides]))
+        _run_cache_tool(overrides, cache)
 
 
-def test_two_stage_dfmsd_run_through_the_tool(setup, capsys):
+def test_two_stage_dfmsd_run_through_the_tool(setup, two_stage_run, capsys):
     tmp, overrides = setup
-    cache = tmp / "boxes.json"
-    if not cache.exists():
-        pytest.skip("needs the cache of test_cache_tool_writes_resumes_and_checks_settings")
-    out = tmp / "run"
+    out = two_stage_run
     tool = _tool("lazyconfig_train_net")
-    args = default_argument_parser().parse_args(
-        ["--config-file", CONFIG, *overrides, f"dataloader.train.mapper.box_cache={cache}", f"train.output_dir={out}"]
-    )
-    tool.main(args)
 
     def metrics(stage):
         with open(out / stage / "metrics.json") as f:
@@ -159,14 +174,13 @@ def test_pictures_of_me_decisions_and_attention(setup):
     assert all(os.path.getsize(p) > 1000 for p in written)
 
 
-def test_figure4_student_features_after_each_stage(setup):
+def test_figure4_student_features_after_each_stage(setup, two_stage_run):
     """Paper figure 4: tools/visualize_features.py with one --student per SAL stage checkpoint."""
     from PIL import Image
 
     tmp, overrides = setup
-    out = tmp / "run"
-    stages = [out / "stage1" / "model_final.pth", out / "stage2" / "model_final.pth"]
-    assert all(p.is_file() for p in stages), "needs the run of test_two_stage_dfmsd_run_through_the_tool"
+    stages = [two_stage_run / "stage1" / "model_final.pth", two_stage_run / "stage2" / "model_final.pth"]
+    assert all(p.is_file() for p in stages)
     written = _tool("visualize_features").main(
         ["--config-file", CONFIG, "--student", f"after stage 1={stages[0]}", "--student", f"after stage 2={stages[1]}",
          "--levels", "p3", "p4", "--output-dir", str(tmp / "figure4"), *overrides]
