@@ -151,7 +151,7 @@ def run_overhead(args):
               f"peak {results[mode]['peak_mb']:.0f} MB", flush=True)
     ratio = results["distill"]["median_s"] / (results["student"]["median_s"] + results["teacher"]["median_s"])
     command = " ".join(["python tools/benchmark.py --overhead", "--config", args.config,
-                        "--iters", str(args.iters), *args.opts])
+                        "--warmup", str(args.warmup), "--iters", str(args.iters), *args.opts])
     results_path = RESULTS if args.results is None else args.results
     entry = {"config": args.config, "command": command, "date": str(datetime.date.today()),
              "machine": f"{platform.machine()}, {os.cpu_count()} cores, {results['student']['device']}",
