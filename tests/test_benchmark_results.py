@@ -158,6 +158,21 @@ def test_mkd_ablation_rows_switch_one_term_off():
         assert row.overrides == (f"model.distill_losses.0.use_{term}=False",)
 
 
+def test_mkd_weighting_rows_set_existing_weights_of_the_mkd_config():
+    from d2kd.benchmark.runner import _load
+
+    expected = {"mkd_alpha_warm": {"alpha": 3.8e-5},
+                "mkd_balanced": {"fea_weight": 0.29, "multiscale_weight": 0.099, "fdmd_weight": 0.32,
+                                 "fad_weight": 8.4}}
+    default = _load(row_by_name("mkd").config, []).model.distill_losses[0]
+    for name, values in expected.items():
+        row = row_by_name(name)
+        assert row.config == row_by_name("mkd").config and row.table == "mkd_ablation"
+        loss = _load(row.config, row.overrides).model.distill_losses[0]  # strict: a wrong key raises
+        for key in ("alpha", "fea_weight", "multiscale_weight", "fdmd_weight", "fad_weight"):
+            assert loss[key] == values.get(key, default[key]), (name, key)
+
+
 # ------------------------------------------------- every row type, tiny scale, real tools
 
 _SHRINK = ["backbone.bottom_up.stages.base_width=8"]

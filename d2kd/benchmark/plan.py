@@ -122,6 +122,16 @@ ROWS: List[Row] = [
             overrides=(f"model.distill_losses.0.use_{t}=False",))
         for t, label in [("multiscale", "L_Multiscale"), ("fdmd", "L_FDMD"), ("fad", "L_FAD")]
     ],
+    # two weightings chosen after the MKD rows' results (docs/RESULTS.md, "Loss weights"):
+    # tools/loss_scale.py at the rows' real start (the warm-up checkpoint) measured the
+    # terms at alpha 1.6e-4 as fea 0.130, multiscale 0.386, fdmd 0.118, fad 0.0045 next to
+    # a detection loss of 1.52, i.e. 0.42x (the calibration used a from-scratch student)
+    Row("mkd_alpha_warm", "MKD, alpha 3.8e-5: 0.1x at the warm start (set after the results)",
+        "mkd_ablation", _MKD_MAIN, overrides=("model.distill_losses.0.alpha=3.8e-5",)),
+    Row("mkd_balanced", "MKD, each term 1/4 of 0.1x at the warm start (set after the results)",
+        "mkd_ablation", _MKD_MAIN,
+        overrides=("model.distill_losses.0.fea_weight=0.29", "model.distill_losses.0.multiscale_weight=0.099",
+                   "model.distill_losses.0.fdmd_weight=0.32", "model.distill_losses.0.fad_weight=8.4")),
     # DFMSD table 11 (homogeneous pair): SAL, ME and SFA alone and in pairs
     Row("dfmsd_sal", "SAL", "dfmsd_ablation", f"{_DF}/ablations/table11_faster_rcnn_sal.py", stages=2),
     Row("dfmsd_me", "ME", "dfmsd_ablation", f"{_DF}/ablations/table11_faster_rcnn_me.py"),
