@@ -173,6 +173,18 @@ def test_mkd_weighting_rows_set_existing_weights_of_the_mkd_config():
             assert loss[key] == values.get(key, default[key]), (name, key)
 
 
+def test_all_seeds_rows_run_with_the_headline_seeds_without_being_headline_rows():
+    full = PROFILES["full"]
+    for name in ("mkd_alpha_warm", "mkd_no_fdmd"):
+        row = row_by_name(name)
+        assert not row.headline and full.seeds(row) == (0, 1, 2)
+    assert full.seeds(row_by_name("mkd_balanced")) == full.seeds(row_by_name("mkd_no_fad")) == (0,)
+    tasks = plan_tasks(full, [row_by_name(n) for n in ("teacher_weak", "teacher_strong", "student_init",
+                                                         "mkd_alpha_warm")], "/tmp/unused")
+    assert [t.name for t in tasks if t.row.name == "mkd_alpha_warm"] == [
+        "mkd_alpha_warm/seed0", "mkd_alpha_warm/seed1", "mkd_alpha_warm/seed2"]
+
+
 # ------------------------------------------------- every row type, tiny scale, real tools
 
 _SHRINK = ["backbone.bottom_up.stages.base_width=8"]

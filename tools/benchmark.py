@@ -409,8 +409,10 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
         f"Schedule: students {profile.student_iters} iterations (SAL: split evenly over the stages), "
         f"teachers {profile.teacher_iters}; headline seeds {list(profile.headline_seeds)}; "
         f"overrides of every row: `{' '.join(profile.overrides) or '(none)'}`.",
-        "COCO bbox metrics in percent on the val split, which also picked nothing: no "
-        "hyper-parameter was tuned on it. Δ AP and gap closed: against the plain student, "
+        "COCO bbox metrics in percent on the val split. That split also chose the benchmark's "
+        "schedule, learning rate and detector family (docs/RESULTS.md, \"Scale and schedule\") "
+        "and the settings of rows labelled \"set after the results\"; no other loss weight or "
+        "method setting was tuned on it. Δ AP and gap closed: against the plain student, "
         "gap = strongest teacher AP - plain student AP (no share is given for a gap under 1 AP). "
         "s / iter: median logged training iteration time; with `--jobs` above 1, runs share the "
         "machine, so compare costs with the overhead section rather than across rows.",
