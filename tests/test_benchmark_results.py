@@ -1,6 +1,5 @@
 """The results benchmark (tools/benchmark.py, d2kd.benchmark): report arithmetic by hand,
 cache keys, and one run of every row type on the tiny scale through the real tools."""
-import importlib.util
 import json
 import os
 import re
@@ -8,9 +7,9 @@ import statistics
 from dataclasses import replace
 
 import pytest
-from tool_runs import ROOT, TINY_DATA
+from tool_runs import TINY_DATA, load_tool
 
-from d2kd.benchmark.plan import PROFILES, ROWS, Profile, Row, row_by_name, with_overrides
+from d2kd.benchmark.plan import PROFILES, ROWS, Profile, Row, row_by_name, rows_for, with_overrides
 from d2kd.benchmark.report import RowResult, collect, gap_closed, main_table, targets
 from d2kd.benchmark.runner import BenchmarkError, Task, config_digest, plan_tasks
 
@@ -90,13 +89,12 @@ def test_config_digest_ignores_docstrings_and_comments_only(tmp_path, monkeypatc
 
 
 def test_rows_option_runs_part_of_a_profile_with_its_teachers():
-    benchmark = _benchmark_tool()
     full = PROFILES["full"]
-    part = benchmark._profile_part(full, ["mkd", "student"])
+    part = [r.name for r in rows_for(full, ["mkd", "student"])]
     assert part == ["teacher_weak", "teacher_strong", "student_init", "student", "mkd"]
-    assert benchmark._profile_part(full, []) == list(full.rows)
+    assert [r.name for r in rows_for(full, [])] == list(full.rows)
     with pytest.raises(KeyError, match="not rows of profile 'quick'.*--extra-rows"):
-        benchmark._profile_part(PROFILES["quick"], ["cwd"])
+        rows_for(PROFILES["quick"], ["cwd"])
 
 
 def test_plan_maps_default_teacher_checkpoints_to_teacher_rows(tmp_path):
@@ -215,10 +213,7 @@ def _tiny_rows():
 
 def _benchmark_tool():
     """tools/benchmark.py as a module."""
-    spec = importlib.util.spec_from_file_location("benchmark_tool", os.path.join(ROOT, "tools", "benchmark.py"))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool("benchmark")
 
 
 @pytest.fixture(scope="module")

@@ -200,9 +200,21 @@ def row_by_name(name: str, rows: Sequence[Row] = ROWS) -> Row:
 
 
 def rows_for(profile: Profile, only: Sequence[str] = (), rows: Sequence[Row] = ROWS) -> List[Row]:
-    """The profile's rows (``only``: a subset, with the teachers they need added by the runner)."""
-    names = list(only) or list(profile.rows)
-    return [row_by_name(n, rows) for n in names]
+    """The profile's rows, in the profile's order.
+
+    ``only``: a part of them (``--rows``); the profile's teachers and warm-up
+    (roles in :data:`FIRST_ROLES`) come first all the same. Raises ``KeyError``
+    for a name that is not a row of the profile.
+    """
+    if not only:
+        return [row_by_name(n, rows) for n in profile.rows]
+    unknown = [n for n in only if n not in profile.rows]
+    if unknown:
+        raise KeyError(f"--rows {' '.join(unknown)}: not rows of profile {profile.name!r}, whose rows are "
+                       f"{', '.join(profile.rows)}; name other rows with --extra-rows")
+    chosen = [row_by_name(n, rows) for n in profile.rows]
+    return [r for r in chosen if r.role in FIRST_ROLES] + [
+        r for r in chosen if r.name in only and r.role not in FIRST_ROLES]
 
 
 def with_overrides(row: Row, extra: Sequence[str]) -> Row:
