@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tool_runs import TINY_DATA, run_tool, shrink_model
+from tool_runs import TINY_DATA, load_tool, run_tool, shrink_model
 
 
 def test_overhead_benchmark_writes_its_table(tmp_path):
@@ -61,14 +61,7 @@ def test_overhead_table_keeps_one_line_per_config(tmp_path):
 
 
 def _load_benchmark_module():
-    import importlib.util
-
-    from tool_runs import ROOT
-
-    spec = importlib.util.spec_from_file_location("benchmark", f"{ROOT}/tools/benchmark.py")
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
-    return benchmark
+    return load_tool("benchmark")
 
 
 def test_write_section_replaces_its_own_block_only(tmp_path):

@@ -1,6 +1,5 @@
 """DFMSD end to end on the tiny dataset with the project's own config, shrunk: the box-cache
 tool (resumable), then the two-stage run through tools/lazyconfig_train_net.py."""
-import importlib.util
 import json
 import math
 import os
@@ -9,7 +8,7 @@ from collections import OrderedDict
 import pytest
 import torch
 from test_stages import tiny_datasets  # noqa: F401  (fixture)
-from tool_runs import ROOT
+from tool_runs import ROOT, load_tool
 
 from d2kd.config import ConfigError, apply_overrides_strictly, load_config
 from d2kd.engine.stages import stage_config
@@ -20,10 +19,7 @@ CONFIG = os.path.join(ROOT, "projects/DFMSD/configs/Shapes/dfmsd_R34_R50_to_R18_
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(name)
 
 
 def _tiny_overrides(weak, strong):

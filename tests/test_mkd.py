@@ -4,7 +4,6 @@ import cmath
 import copy
 import functools
 import glob
-import importlib.util
 import math
 import os
 import re
@@ -20,7 +19,7 @@ from conftest import (
 from detectron2.config import LazyConfig, instantiate
 from detectron2.utils.events import EventStorage
 from omegaconf import OmegaConf
-from tool_runs import ROOT, TINY_DATA, read_metrics, run_tool, shrink_model
+from tool_runs import ROOT, TINY_DATA, load_tool, read_metrics, run_tool, shrink_model
 
 from d2kd.config import apply_overrides_strictly
 from d2kd.losses import DistillContext
@@ -481,10 +480,7 @@ def test_table2_mask_rcnn_config_loads_masks_and_evaluates_segm():
 
 
 def _tool_module(name):
-    spec = importlib.util.spec_from_file_location(f"_tool_{name}", os.path.join(ROOT, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(name)
 
 
 def _tiny_overrides(extra_student=()):

@@ -2,7 +2,6 @@
 
 Their run on a real training run's outputs is in tests/test_mkd.py.
 """
-import importlib.util
 import json
 import os
 
@@ -11,14 +10,11 @@ import pytest
 import torch
 from PIL import Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tool_runs import load_tool
 
 
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(f"_tool_{name}", os.path.join(ROOT, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(name)
 
 
 plot_losses = _tool("plot_losses")

@@ -1,4 +1,5 @@
 """Helpers to run the project's command-line tools in a subprocess, as a user would."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -21,6 +22,14 @@ TINY_SCHEDULE = [
     "train.log_period=1",
     "train.checkpointer.period=2",
 ]
+
+
+def load_tool(name):
+    """tools/<name>.py as a module (the tools are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"_tool_{name}", os.path.join(ROOT, "tools", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def shrink_model(prefix="model"):
