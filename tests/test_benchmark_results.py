@@ -50,6 +50,17 @@ def test_targets_pair_seeds_and_need_every_seed_better():
     assert met
 
 
+def test_strongest_baseline_is_chosen_by_the_first_seed():
+    cwd = Row("cwd", "CWD", "main", "c.py", role="baseline")
+    mgd = Row("mgd", "MGD", "main", "g.py", role="baseline", all_seeds=True)
+    # MGD's mean over 3 seeds (21.0) beats CWD's one seed (20.5), its seed 0 (20.0) does not
+    tasks = [_finished(cwd, 0, 20.5)] + [_finished(mgd, s, ap) for s, ap in [(0, 20.0), (1, 22.0), (2, 21.0)]]
+    results = collect(tasks, [STUDENT, cwd, mgd])
+    assert results["mgd"].mean() == pytest.approx(21.0)
+    assert _benchmark_tool()._strongest_baseline(results).row.name == "cwd"
+    assert _benchmark_tool()._strongest_baseline(collect(tasks[:1], [STUDENT])) is None
+
+
 def test_main_table_columns():
     tasks = [_finished(TEACHER, 0, 30.0), _finished(STUDENT, 0, 20.0), _finished(MKD, 0, 25.0, AP50=40.0)]
     table = main_table(collect(tasks, [TEACHER, STUDENT, MKD]), "main")
@@ -173,10 +184,11 @@ def test_mkd_weighting_rows_set_existing_weights_of_the_mkd_config():
 
 def test_all_seeds_rows_run_with_the_headline_seeds_without_being_headline_rows():
     full = PROFILES["full"]
-    for name in ("mkd_alpha_warm", "mkd_no_fdmd"):
+    for name in ("mkd_alpha_warm", "mkd_no_fdmd", "mgd", "dfmsd_onestage", "mask_student", "mask_mkd"):
         row = row_by_name(name)
         assert not row.headline and full.seeds(row) == (0, 1, 2)
-    assert full.seeds(row_by_name("mkd_balanced")) == full.seeds(row_by_name("mkd_no_fad")) == (0,)
+    for name in ("mkd_balanced", "mkd_no_fad", "fgd", "dfmsd_sal"):
+        assert full.seeds(row_by_name(name)) == (0,)
     tasks = plan_tasks(full, [row_by_name(n) for n in ("teacher_weak", "teacher_strong", "student_init",
                                                          "mkd_alpha_warm")], "/tmp/unused")
     assert [t.name for t in tasks if t.row.name == "mkd_alpha_warm"] == [
