@@ -4,14 +4,16 @@ import json
 import os
 import re
 import statistics
+import time
 from dataclasses import replace
 
 import pytest
+import torch
 from tool_runs import TINY_DATA, load_tool
 
 from d2kd.benchmark.plan import PROFILES, ROWS, Profile, Row, row_by_name, rows_for, with_overrides
 from d2kd.benchmark.report import RowResult, collect, gap_closed, main_table, targets
-from d2kd.benchmark.runner import BenchmarkError, Task, config_digest, plan_tasks
+from d2kd.benchmark.runner import BenchmarkError, Task, config_digest, finished_at, plan_tasks
 
 
 def _finished(row, seed, ap, **metrics):
@@ -59,6 +61,44 @@ def test_strongest_baseline_is_chosen_by_the_first_seed():
     assert results["mgd"].mean() == pytest.approx(21.0)
     assert _benchmark_tool()._strongest_baseline(results).row.name == "cwd"
     assert _benchmark_tool()._strongest_baseline(collect(tasks[:1], [STUDENT])) is None
+
+
+def test_finished_at_reads_the_record_or_else_the_result_files_time(tmp_path):
+    task = Task("mkd/seed0", MKD, 0, "k", str(tmp_path), [])
+    task.result = {"finished": "2026-12-02 06:30"}
+    assert finished_at(task) == "2026-12-02 06:30"
+    # a run from before the record: its log's last write, else its result file's
+    (tmp_path / "result.json").write_text("{}")
+    for name, day in [("result.json", 21), ("benchmark.log", 20)]:
+        stamp = time.mktime((2026, 11, day, 14, 5, 0, 0, 0, -1))
+        (tmp_path / name).touch()
+        os.utime(tmp_path / name, (stamp, stamp))
+    task.result = {}
+    assert finished_at(task) == "2026-11-20 14:05"
+    os.remove(tmp_path / "benchmark.log")
+    assert finished_at(task) == "2026-11-21 14:05"
+
+
+def test_latencies_run_the_models_in_turn_and_give_median_and_quartiles():
+    calls = []
+
+    class Sleeper(torch.nn.Module):
+        def __init__(self, name, seconds):
+            super().__init__()
+            self.name, self.seconds = name, seconds
+
+        def forward(self, batch):
+            assert not self.training and not torch.is_grad_enabled() and batch[0]["image"].shape == (3, 8, 8)
+            calls.append(self.name)
+            time.sleep(self.seconds)
+
+    image = torch.zeros(3, 8, 8)
+    out = _benchmark_tool()._latencies_ms({"a": Sleeper("a", 0.002), "b": Sleeper("b", 0.006)}, image, rounds=5)
+    assert calls == ["a", "b"] * 6  # one warm-up call each, then 5 rounds in turn
+    for name, seconds in [("a", 0.002), ("b", 0.006)]:
+        median, q1, q3 = out[name]
+        assert 1000 * seconds <= q1 <= median <= q3
+    assert out["a"][0] < out["b"][0]
 
 
 def test_main_table_columns():
@@ -283,7 +323,10 @@ def test_tiny_benchmark_writes_a_well_formed_results_section(tiny_benchmark):
                   "DFMSD (R34 then R18w64)", "MKD without L_FAD"]:
         assert re.search(rf"^\| {re.escape(label)} \|( {number} \|){{6}}", text, re.MULTILINE), label
     assert "### Instance segmentation" in text and "| segm AP |" in text
-    assert re.search(r"\| MKD student, exported \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| loads strictly", text)
+    exported = re.search(r"\| MKD student, exported \| [0-9.]+ \| [0-9.]+ \| ([0-9.]+) \| ([0-9.]+)-([0-9.]+) \| "
+                         r"loads strictly", text)
+    median, q1, q3 = map(float, exported.groups())
+    assert 0 < q1 <= median <= q3
     # the exported distilled student costs what the plain student costs
     deploy = text[text.index("### Deploy cost"):]
     pattern = r"^\| (Student Faster R-CNN R18 \(no distillation\)|MKD student, exported) \| ([0-9.]+) \| ([0-9.]+) \|"
@@ -293,6 +336,10 @@ def test_tiny_benchmark_writes_a_well_formed_results_section(tiny_benchmark):
         assert (results_path.parent / png).stat().st_size > 1000
     assert "tiny_ap.png" in text and "tiny_losses_mkd.png" in text
     assert "Command: `python tools/benchmark.py --test`" in text
+    runs = re.findall(r"^\| (student/seed[01]) \| (\d{4}-\d\d-\d\d \d\d:\d\d) \| \d+ \| `", text, re.MULTILINE)
+    assert [name for name, _ in runs] == ["student/seed0", "student/seed1"]
+    first, last = re.search(r"Trained between (\S+ \S+) and (\S+ \S+) ", text).groups()
+    assert first <= min(d for _, d in runs) <= max(d for _, d in runs) <= last
 
 
 def test_tiny_benchmark_second_run_is_cached(tiny_benchmark):

@@ -335,56 +335,85 @@ def _final_checkpoint(output_dir):
     return os.path.join(output_dir, stages[-1] if stages else "", "model_final.pth")
 
 
-def _latency_ms(model, size, repeats=20):
-    """Median CPU wall time (ms) of one eval-mode forward on a size x size image."""
+def _latency_image(cfg, size):
+    """The first image of ``cfg``'s test split, resized to size x size: (3, size, size)
+    float tensor, 0-255, in the config's input format. A real image, so that the
+    proposals and detections that reach NMS are those of real use."""
+    import cv2
     import torch
 
-    image = torch.rand(3, size, size) * 255
-    model.eval()
+    from detectron2.data import get_detection_dataset_dicts
+    from detectron2.data.detection_utils import read_image
+
+    first = get_detection_dataset_dicts(cfg.dataloader.test.dataset.names, filter_empty=False)[0]
+    image = read_image(first["file_name"], format=cfg.dataloader.test.mapper.image_format)
+    image = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+    return torch.as_tensor(image.astype("float32").transpose(2, 0, 1).copy())
+
+
+def _latencies_ms(models, image, rounds=30):
+    """CPU wall time (ms) of one eval-mode forward of each model on ``image``.
+
+    ``models``: ``{label: model}``. Every round runs each model once, in turn, so a
+    change of the machine's speed during the measurement reaches all models alike.
+    Returns ``{label: (median, 25th percentile, 75th percentile)}`` over ``rounds``.
+    """
+    import torch
+
+    times = {label: [] for label in models}
     with torch.no_grad():
-        model([{"image": image}])
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model([{"image": image}])
-            times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+        for model in models.values():
+            model.eval()
+            model([{"image": image}])  # first call: allocations, lazy set-up
+        for _ in range(rounds):
+            for label, model in models.items():
+                start = time.perf_counter()
+                model([{"image": image}])
+                times[label].append(1000 * (time.perf_counter() - start))
+    out = {}
+    for label, values in times.items():
+        q1, median, q3 = statistics.quantiles(values, n=4)
+        out[label] = (median, q1, q3)
+    return out
 
 
 def _model_costs(results, work_dir, profile, size=224):
     """Params, GFLOPs and CPU latency of every teacher, the plain students and the
     exported distilled students (loaded strictly into the plain student's config).
     Every model runs with its trained weights (the number of boxes that reach NMS,
-    hence the latency, depends on them)."""
+    hence the latency, depends on them), on one image of the test split."""
     import torch
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from analyze_models import analyze_entry
+    from export_student import export_student
 
     from d2kd.benchmark.runner import _load
     from d2kd.modeling.checkpoint import load_weights_strictly
     from detectron2.config import instantiate
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    rows_out = []
+    rows_out, models = [], {}
     plain = {}  # student architecture -> the plain student row's config
     for r in results.values():
         if r.row.role == "student":
             plain[r.row.table] = r.row
 
-    def measure(label, node, weights, note):
+    def add(label, node, weights, note):
         figures = analyze_entry(node, size, False, 1, 1)
         model = instantiate(node)
         if weights:
             load_weights_strictly(model, weights)
+        models[label] = model
         flops = (figures["backbone_flops"] or 0) + (figures["head_flops"] or 0)
-        rows_out.append(dict(model=label, params=figures["params"], gflops=flops / 1e9,
-                             latency_ms=_latency_ms(model, size), note=note))
+        rows_out.append(dict(model=label, params=figures["params"], gflops=flops / 1e9, note=note))
 
+    image_cfg = None
     for r in results.values():
         if r.row.role in ("teacher", "student"):
             cfg = _load(r.row.config, list(profile.overrides) + list(r.row.overrides))
-            measure(r.row.label, cfg.model, _final_checkpoint(r.tasks[0].output_dir), "trained weights")
+            image_cfg = image_cfg or cfg
+            add(r.row.label, cfg.model, _final_checkpoint(r.tasks[0].output_dir), "trained weights")
     for r in results.values():
         if r.row.role != "distill" or not r.row.headline or r.row.table not in plain:
             continue
@@ -392,17 +421,18 @@ def _model_costs(results, work_dir, profile, size=224):
         cfg = _load(student_row.config, list(profile.overrides) + list(student_row.overrides))
         exported = os.path.join(work_dir, profile.name, "exported", f"{r.row.name}.pth")
         os.makedirs(os.path.dirname(exported), exist_ok=True)
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from export_student import export_student
-
         export_student(_final_checkpoint(r.tasks[0].output_dir), exported, force=True)
-        measure(f"{r.row.label} student, exported", cfg.model, exported,
-                f"loads strictly into {student_row.config}")
+        add(f"{r.row.label} student, exported", cfg.model, exported, f"loads strictly into {student_row.config}")
+    if models:
+        latencies = _latencies_ms(models, _latency_image(image_cfg, size))
+        for row in rows_out:
+            row["latency_ms"], row["latency_q1"], row["latency_q3"] = latencies[row["model"]]
     return rows_out
 
 
 def benchmark_markdown(profile, tasks, results, model_costs, figures, command, results_path, left_out=()):
     from d2kd.benchmark.report import TABLE_TITLES, main_table, segm_table, targets
+    from d2kd.benchmark.runner import finished_at
 
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}"
     lines = [
@@ -440,20 +470,29 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
         lines += [
             "### Deploy cost (params, fvcore GFLOPs at one 224x224 image, CPU latency, batch 1)",
             "",
-            "| model | params (M) | GFLOPs | latency (ms) | note |",
-            "|---|---|---|---|---|",
+            f"Latency: one val image resized to 224x224, {os.cpu_count()} threads, 30 rounds in which every "
+            "model runs once in turn (a drift of the machine's speed reaches all alike); median and "
+            "25th-75th percentile.",
+            "",
+            "| model | params (M) | GFLOPs | latency (ms) | latency p25-p75 (ms) | note |",
+            "|---|---|---|---|---|---|",
         ]
         for c in model_costs:
             lines.append(f"| {c['model']} | {c['params'] / 1e6:.2f} | {c['gflops']:.2f} | "
-                         f"{c['latency_ms']:.1f} | {c['note']} |")
+                         f"{c['latency_ms']:.1f} | {c['latency_q1']:.1f}-{c['latency_q3']:.1f} | {c['note']} |")
         lines.append("")
     if figures:
         base = os.path.dirname(os.path.abspath(results_path))
         lines += ["### Figures", ""] + [f"- [{name}]({os.path.relpath(p, base)})" for name, p in figures] + [""]
-    lines += ["### Runs", "", "| run | wall (s) | command |", "|---|---|---|"]
-    for t in tasks:
-        if t.result is not None:
-            lines.append(f"| {t.name} | {t.result['wall_s']:.0f} | `{t.result['command']}` |")
+    finished = [t for t in tasks if t.result is not None]
+    dates = sorted(finished_at(t) for t in finished)
+    lines += ["### Runs", ""]
+    if dates:
+        lines += [f"Trained between {dates[0]} and {dates[-1]} (local time); a run found in the cache "
+                  "is not run again, so one command may report runs of several invocations.", ""]
+    lines += ["| run | finished | wall (s) | command |", "|---|---|---|---|"]
+    for t in finished:
+        lines.append(f"| {t.name} | {finished_at(t)} | {t.result['wall_s']:.0f} | `{t.result['command']}` |")
     lines.append("")
     return "\n".join(lines)
 

@@ -30,6 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TRAIN_TOOL = os.path.join(ROOT, "tools", "lazyconfig_train_net.py")
 CACHE_TOOL = os.path.join(ROOT, "tools", "cache_teacher_boxes.py")
 RESULT_FILE = "result.json"
+LOG_FILE = "benchmark.log"  # the run's stdout and stderr
 FINAL_CHECKPOINT = "model_final.pth"
 _RELATIVE_IMPORT = re.compile(r"^\s*from\s+(\.+)([\w.]*)\s+import", re.MULTILINE)
 
@@ -304,6 +305,7 @@ def seconds_per_iteration(output_dir: str) -> Optional[float]:
 
 def _finish(task: Task, wall_s: float) -> dict:
     result = {"task": task.name, "key": task.key, "seed": task.seed, "wall_s": round(wall_s, 1),
+              "finished": time.strftime("%Y-%m-%d %H:%M"),
               "command": " ".join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a
                                   for a in task.command[1:])}
     if task.row is not None:
@@ -312,6 +314,17 @@ def _finish(task: Task, wall_s: float) -> dict:
     with open(task.result_path, "w") as f:
         json.dump(result, f, indent=1)
     return result
+
+
+def finished_at(task: Task) -> str:
+    """When ``task`` finished ("YYYY-MM-DD HH:MM", local time): its result's record,
+    or, for runs from before that record, the last write of its log (its result
+    file may have been rewritten since, when cache keys changed)."""
+    if task.result and task.result.get("finished"):
+        return task.result["finished"]
+    log_path = os.path.join(task.output_dir, LOG_FILE)
+    path = log_path if os.path.isfile(log_path) else task.result_path
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(path)))
 
 
 def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print) -> None:
@@ -339,7 +352,7 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print)
             pending.remove(task)
             started += 1
             os.makedirs(task.output_dir, exist_ok=True)
-            log_path = os.path.join(task.output_dir, "benchmark.log")
+            log_path = os.path.join(task.output_dir, LOG_FILE)
             log(f"[benchmark] ({started}/{total}) {task.name}: started, log {os.path.relpath(log_path)}")
             with open(log_path, "a") as f:
                 proc = subprocess.Popen(task.command, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
@@ -352,7 +365,7 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print)
             if proc.poll() is None:
                 continue
             del running[name]
-            log_path = os.path.join(task.output_dir, "benchmark.log")
+            log_path = os.path.join(task.output_dir, LOG_FILE)
             if proc.returncode != 0:
                 for other, p, _ in running.values():
                     p.terminate()
