@@ -335,10 +335,15 @@ def _final_checkpoint(output_dir):
     return os.path.join(output_dir, stages[-1] if stages else "", "model_final.pth")
 
 
+LATENCY_SIZE = 224  # px, the square input of the FLOP count and the latency
+LATENCY_ROUNDS = 30
+
+
 def _latency_image(cfg, size):
     """The first image of ``cfg``'s test split, resized to size x size: (3, size, size)
-    float tensor, 0-255, in the config's input format. A real image, so that the
-    proposals and detections that reach NMS are those of real use."""
+    float tensor, 0-255, in the config's input format (``dataloader.test.mapper.image_format``).
+    A real image, so that the detections that reach NMS are those of a trained
+    detector on its data rather than on noise."""
     import cv2
     import torch
 
@@ -351,7 +356,7 @@ def _latency_image(cfg, size):
     return torch.as_tensor(image.astype("float32").transpose(2, 0, 1).copy())
 
 
-def _latencies_ms(models, image, rounds=30):
+def _latencies_ms(models, image, rounds=LATENCY_ROUNDS):
     """CPU wall time (ms) of one eval-mode forward of each model on ``image``.
 
     ``models``: ``{label: model}``. Every round runs each model once, in turn, so a
@@ -377,7 +382,7 @@ def _latencies_ms(models, image, rounds=30):
     return out
 
 
-def _model_costs(results, work_dir, profile, size=224):
+def _model_costs(results, work_dir, profile, size=LATENCY_SIZE):
     """Params, GFLOPs and CPU latency of every teacher, the plain students and the
     exported distilled students (loaded strictly into the plain student's config).
     Every model runs with its trained weights (the number of boxes that reach NMS,
@@ -412,7 +417,7 @@ def _model_costs(results, work_dir, profile, size=224):
     for r in results.values():
         if r.row.role in ("teacher", "student"):
             cfg = _load(r.row.config, list(profile.overrides) + list(r.row.overrides))
-            image_cfg = image_cfg or cfg
+            image_cfg = cfg if image_cfg is None else image_cfg
             add(r.row.label, cfg.model, _final_checkpoint(r.tasks[0].output_dir), "trained weights")
     for r in results.values():
         if r.row.role != "distill" or not r.row.headline or r.row.table not in plain:
@@ -424,6 +429,12 @@ def _model_costs(results, work_dir, profile, size=224):
         export_student(_final_checkpoint(r.tasks[0].output_dir), exported, force=True)
         add(f"{r.row.label} student, exported", cfg.model, exported, f"loads strictly into {student_row.config}")
     if models:
+        image_format = image_cfg.dataloader.test.mapper.image_format
+        formats = {label: getattr(m, "input_format", None) for label, m in models.items()}
+        other = {label: f for label, f in formats.items() if f not in (None, image_format)}
+        if other:
+            raise ValueError(f"Latency: the models take different input formats ({other} against "
+                             f"{image_format}); measure them in separate benchmark profiles")
         latencies = _latencies_ms(models, _latency_image(image_cfg, size))
         for row in rows_out:
             row["latency_ms"], row["latency_q1"], row["latency_q3"] = latencies[row["model"]]
@@ -468,9 +479,11 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
         lines.append("")
     if model_costs:
         lines += [
-            "### Deploy cost (params, fvcore GFLOPs at one 224x224 image, CPU latency, batch 1)",
+            f"### Deploy cost (params, fvcore GFLOPs at one {LATENCY_SIZE}x{LATENCY_SIZE} image, CPU latency, "
+            "batch 1)",
             "",
-            f"Latency: one val image resized to 224x224, {os.cpu_count()} threads, 30 rounds in which every "
+            f"Latency: one val image resized to {LATENCY_SIZE}x{LATENCY_SIZE}, {os.cpu_count()} threads, "
+            f"{LATENCY_ROUNDS} rounds in which every "
             "model runs once in turn (a drift of the machine's speed reaches all alike); median and "
             "25th-75th percentile.",
             "",
@@ -484,15 +497,15 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
     if figures:
         base = os.path.dirname(os.path.abspath(results_path))
         lines += ["### Figures", ""] + [f"- [{name}]({os.path.relpath(p, base)})" for name, p in figures] + [""]
-    finished = [t for t in tasks if t.result is not None]
-    dates = sorted(finished_at(t) for t in finished)
+    finished = {t.name: finished_at(t) for t in tasks if t.result is not None}
     lines += ["### Runs", ""]
-    if dates:
-        lines += [f"Trained between {dates[0]} and {dates[-1]} (local time); a run found in the cache "
-                  "is not run again, so one command may report runs of several invocations.", ""]
+    if finished:
+        lines += [f"Finished between {min(finished.values())} and {max(finished.values())}; a run found in "
+                  "the cache is not run again, so one command may report runs of several invocations.", ""]
     lines += ["| run | finished | wall (s) | command |", "|---|---|---|---|"]
-    for t in finished:
-        lines.append(f"| {t.name} | {finished_at(t)} | {t.result['wall_s']:.0f} | `{t.result['command']}` |")
+    for t in tasks:
+        if t.name in finished:
+            lines.append(f"| {t.name} | {finished[t.name]} | {t.result['wall_s']:.0f} | `{t.result['command']}` |")
     lines.append("")
     return "\n".join(lines)
 

@@ -148,8 +148,8 @@ ROWS: List[Row] = [
         stages=2),
     Row("dfmsd_sal_sfa", "SAL + SFA", "dfmsd_ablation", f"{_DF}/ablations/table11_faster_rcnn_sal_sfa.py",
         stages=2),
-    # (the one-stage run, the only DFMSD variant near the plain student with seed 0, runs
-    # with the headline seeds: it decides whether SAL helps)
+    # (the one-stage run has the headline seeds as well: set against the two-stage DFMSD
+    # row it decides whether SAL helps)
     Row("dfmsd_onestage", "ME + SFA (one stage, R18w64 only; figure 3)", "dfmsd_ablation",
         f"{_DF}/dfmsd_onestage_R18w64_to_R18_faster_rcnn.py", all_seeds=True),
     # instance segmentation (MKD table 2); the teacher is the detection teacher above

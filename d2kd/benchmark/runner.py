@@ -24,7 +24,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .plan import FIRST_ROLES, Profile, Row
 
-__all__ = ["Task", "BenchmarkError", "config_digest", "plan_tasks", "run_tasks", "read_final_metrics"]
+__all__ = ["Task", "BenchmarkError", "config_digest", "plan_tasks", "run_tasks", "read_final_metrics",
+           "finished_at", "RESULT_FILE", "LOG_FILE"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN_TOOL = os.path.join(ROOT, "tools", "lazyconfig_train_net.py")
@@ -305,7 +306,7 @@ def seconds_per_iteration(output_dir: str) -> Optional[float]:
 
 def _finish(task: Task, wall_s: float) -> dict:
     result = {"task": task.name, "key": task.key, "seed": task.seed, "wall_s": round(wall_s, 1),
-              "finished": time.strftime("%Y-%m-%d %H:%M"),
+              "finished": _utc_stamp(time.time()),
               "command": " ".join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a
                                   for a in task.command[1:])}
     if task.row is not None:
@@ -316,15 +317,19 @@ def _finish(task: Task, wall_s: float) -> dict:
     return result
 
 
+def _utc_stamp(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds))
+
+
 def finished_at(task: Task) -> str:
-    """When ``task`` finished ("YYYY-MM-DD HH:MM", local time): its result's record,
-    or, for runs from before that record, the last write of its log (its result
-    file may have been rewritten since, when cache keys changed)."""
+    """When ``task`` finished ("YYYY-MM-DD HH:MM UTC"): its result's record, or, for
+    runs from before that record, the last write of its log (its result file may
+    have been rewritten since, when cache keys changed)."""
     if task.result and task.result.get("finished"):
         return task.result["finished"]
     log_path = os.path.join(task.output_dir, LOG_FILE)
     path = log_path if os.path.isfile(log_path) else task.result_path
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(path)))
+    return _utc_stamp(os.path.getmtime(path))
 
 
 def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print) -> None:
