@@ -47,7 +47,7 @@ def _entry(config, student, teacher, distill):
 
 
 def test_overhead_table_keeps_one_line_per_config(tmp_path):
-    benchmark = _load_benchmark_module()
+    benchmark = load_tool("benchmark")
     store = str(tmp_path / "overhead.json")
     benchmark.record_overhead(store, _entry("a.py", 1.0, 0.5, 1.2))
     benchmark.record_overhead(store, _entry("b.py", 1.0, 1.0, 3.0))
@@ -60,12 +60,8 @@ def test_overhead_table_keeps_one_line_per_config(tmp_path):
     assert _overhead_line(benchmark.overhead_markdown(entries), "c.py")[4] == "**1.000** (meets)"
 
 
-def _load_benchmark_module():
-    return load_tool("benchmark")
-
-
 def test_write_section_replaces_its_own_block_only(tmp_path):
-    benchmark = _load_benchmark_module()
+    benchmark = load_tool("benchmark")
     path = tmp_path / "R.md"
     benchmark.write_section(str(path), "a", "first A")
     benchmark.write_section(str(path), "b", "only B")

@@ -14,7 +14,7 @@ from tool_runs import TINY_DATA, load_tool
 
 from d2kd.benchmark.plan import PROFILES, ROWS, Profile, Row, row_by_name, rows_for, with_overrides
 from d2kd.benchmark.report import RowResult, collect, gap_closed, main_table, targets
-from d2kd.benchmark.runner import BenchmarkError, Task, config_digest, finished_at, plan_tasks
+from d2kd.benchmark.runner import BenchmarkError, Task, _utc_stamp, config_digest, finished_at, plan_tasks
 
 
 def _finished(row, seed, ap, **metrics):
@@ -60,8 +60,8 @@ def test_strongest_baseline_is_chosen_by_the_first_seed():
     tasks = [_finished(cwd, 0, 20.5)] + [_finished(mgd, s, ap) for s, ap in [(0, 20.0), (1, 22.0), (2, 21.0)]]
     results = collect(tasks, [STUDENT, cwd, mgd])
     assert results["mgd"].mean() == pytest.approx(21.0)
-    assert _benchmark_tool()._strongest_baseline(results).row.name == "cwd"
-    assert _benchmark_tool()._strongest_baseline(collect(tasks[:1], [STUDENT])) is None
+    assert load_tool("benchmark")._strongest_baseline(results).row.name == "cwd"
+    assert load_tool("benchmark")._strongest_baseline(collect(tasks[:1], [STUDENT])) is None
 
 
 def test_finished_at_reads_the_record_else_the_logs_else_the_results_last_write(tmp_path):
@@ -94,7 +94,7 @@ def test_latencies_run_the_models_in_turn_and_give_median_and_quartiles():
             time.sleep(self.seconds)
 
     image = torch.zeros(3, 8, 8)
-    out = _benchmark_tool()._latencies_ms({"a": Sleeper("a", 0.002), "b": Sleeper("b", 0.006)}, image, rounds=5)
+    out = load_tool("benchmark")._latencies_ms({"a": Sleeper("a", 0.002), "b": Sleeper("b", 0.006)}, image, rounds=5)
     assert calls == ["a", "b"] * 6  # one warm-up call each, then 5 rounds in turn
     for name, seconds in [("a", 0.002), ("b", 0.006)]:
         median, q1, q3 = out[name]
@@ -268,21 +268,12 @@ def _tiny_rows():
             for n, o in extra.items()]
 
 
-def _utc_now():
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-
-
-def _benchmark_tool():
-    """tools/benchmark.py as a module."""
-    return load_tool("benchmark")
-
-
 @pytest.fixture(scope="module")
 def tiny_benchmark(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("benchmark")
     old = os.environ.get("D2KD_DATASETS")
     os.environ["D2KD_DATASETS"] = str(tmp / "data")
-    tool = _benchmark_tool()
+    tool = load_tool("benchmark")
     profile = Profile(
         name="tiny", rows=(), student_iters=2, teacher_iters=2, headline_seeds=(0, 1),
         student_init="student_init", init_iters=1,
@@ -294,10 +285,10 @@ def tiny_benchmark(tmp_path_factory):
     log = []
     rows = _tiny_rows()
     try:
-        started = _utc_now()
+        started = _utc_stamp(time.time())
         tasks, results = tool.run_benchmark(profile, rows, str(tmp / "work"), str(results_path), jobs=2,
                                             command="python tools/benchmark.py --test", log=log.append)
-        written = _utc_now()
+        written = _utc_stamp(time.time())
         yield tool, profile, rows, tmp, tasks, results, results_path, log, (started, written)
     finally:
         if old is None:

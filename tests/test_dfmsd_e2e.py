@@ -18,10 +18,6 @@ from detectron2.engine import default_argument_parser
 CONFIG = os.path.join(ROOT, "projects/DFMSD/configs/Shapes/dfmsd_R34_R50_to_R18_retinanet.py")
 
 
-def _tool(name):
-    return load_tool(name)
-
-
 def _tiny_overrides(weak, strong):
     return [
         "dataloader.train.dataset.names=d2kd_shapes_tiny_train",
@@ -62,7 +58,7 @@ def setup(tmp_path_factory, tiny_datasets):  # noqa: F811
 
 
 def _run_cache_tool(overrides, cache, *extra):
-    tool = _tool("cache_teacher_boxes")
+    tool = load_tool("cache_teacher_boxes")
     return tool.main(tool.parse_args(["--config-file", CONFIG, "--output", str(cache), *extra, *overrides]))
 
 
@@ -79,7 +75,7 @@ def two_stage_run(setup, box_cache):
     """The output folder of a two-stage run of the DFMSD config through the train tool."""
     tmp, overrides = setup
     out = tmp / "run"
-    _tool("lazyconfig_train_net").main(default_argument_parser().parse_args(
+    load_tool("lazyconfig_train_net").main(default_argument_parser().parse_args(
         ["--config-file", CONFIG, *overrides, f"dataloader.train.mapper.box_cache={box_cache[0]}",
          f"train.output_dir={out}"]
     ))
@@ -116,7 +112,7 @@ def test_cache_tool_writes_resumes_and_checks_settings(setup, box_cache):
 def test_two_stage_dfmsd_run_through_the_tool(setup, two_stage_run, capsys):
     tmp, overrides = setup
     out = two_stage_run
-    tool = _tool("lazyconfig_train_net")
+    tool = load_tool("lazyconfig_train_net")
 
     def metrics(stage):
         with open(out / stage / "metrics.json") as f:
@@ -177,7 +173,7 @@ def test_figure4_student_features_after_each_stage(setup, two_stage_run):
     tmp, overrides = setup
     stages = [two_stage_run / "stage1" / "model_final.pth", two_stage_run / "stage2" / "model_final.pth"]
     assert all(p.is_file() for p in stages)
-    written = _tool("visualize_features").main(
+    written = load_tool("visualize_features").main(
         ["--config-file", CONFIG, "--student", f"after stage 1={stages[0]}", "--student", f"after stage 2={stages[1]}",
          "--levels", "p3", "p4", "--output-dir", str(tmp / "figure4"), *overrides]
     )

@@ -14,22 +14,15 @@ import time
 import types
 
 import pytest
+from tool_runs import load_tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(ROOT, "tools", "install_detectron2.py")
 
 
-def load_tool():
-    """tools/install_detectron2.py as a fresh module (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("install_detectron2_under_test", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def tool():
-    return load_tool()
+    return load_tool("install_detectron2")
 
 
 def load_module_from_source(name, source, tmp_path):
@@ -101,7 +94,7 @@ def test_installed_fallback_C_names_the_op_and_the_fix():
     assert C.has_cuda() is False
     # the installed file is exactly what this version of the tool writes
     with open(C.__file__) as f:
-        assert f.read() == load_tool().FALLBACK_C_MODULE
+        assert f.read() == load_tool("install_detectron2").FALLBACK_C_MODULE
 
 
 def test_installed_fallback_C_fails_where_detectron2_uses_it():

@@ -479,10 +479,6 @@ def test_table2_mask_rcnn_config_loads_masks_and_evaluates_segm():
 # ------------------------------------------------------------ the real tool, end to end
 
 
-def _tool_module(name):
-    return load_tool(name)
-
-
 def _tiny_overrides(extra_student=()):
     return (
         TINY_DATA
@@ -562,14 +558,14 @@ def test_pictures_of_the_run(retinanet_run, datasets_env, tmp_path):
     from PIL import Image
 
     out, overrides, teacher_weights = retinanet_run
-    plot = _tool_module("plot_losses").main([str(out / "metrics.json"), "--output", str(tmp_path / "losses.png")])
+    plot = load_tool("plot_losses").main([str(out / "metrics.json"), "--output", str(tmp_path / "losses.png")])
     with Image.open(plot) as image:
         assert image.size == (1280, 440)  # two 6.4 x 4.4 inch panels at 100 dpi
 
     cfg = apply_overrides_strictly(_load(MAIN), overrides)
     plain = save_checkpoint(instantiate(cfg.model.student), tmp_path / "plain_student.pth")
     image_file = os.path.join(datasets_env["D2KD_DATASETS"], "tiny", "val", "images", "000000.jpg")
-    written = _tool_module("visualize_features").main(
+    written = load_tool("visualize_features").main(
         [
             "--config-file", MAIN,
             "--student", f"student={plain}",

@@ -2,14 +2,13 @@
 two-stage run through tools/lazyconfig_train_net.py's do_train on the tiny dataset
 (hand-off of the student, interruption in stage 2, --resume, comparison table)."""
 import copy
-import importlib.util
 import json
 import os
 
 import pytest
 import torch
 from omegaconf import OmegaConf
-from tool_runs import ROOT
+from tool_runs import ROOT, load_tool
 
 from d2kd.config import ConfigError
 from d2kd.engine.hooks import StudentHandoff, unwrap_model
@@ -26,15 +25,6 @@ from d2kd.modeling.checkpoint import read_state_dict
 from detectron2.config import LazyCall as L
 from detectron2.config import LazyConfig, instantiate
 from detectron2.engine import HookBase, default_argument_parser
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        "lazyconfig_train_net", os.path.join(ROOT, "tools", "lazyconfig_train_net.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _tiny_model_cfg(width=8, channels=16):
@@ -185,7 +175,7 @@ def tiny_datasets(tmp_path_factory):
 
 
 def test_two_stages_handoff_interruption_and_resume(tmp_path, tiny_datasets):
-    tool = _load_tool()
+    tool = load_tool("lazyconfig_train_net")
     cfg = _stages_cfg(tmp_path)
     _write_teachers(cfg)
     path = tmp_path / "config.yaml"

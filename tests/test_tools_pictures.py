@@ -13,12 +13,8 @@ from PIL import Image
 from tool_runs import load_tool
 
 
-def _tool(name):
-    return load_tool(name)
-
-
-plot_losses = _tool("plot_losses")
-visualize = _tool("visualize_features")
+plot_losses = load_tool("plot_losses")
+visualize = load_tool("visualize_features")
 
 
 def _png(path):
