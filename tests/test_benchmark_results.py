@@ -192,13 +192,45 @@ def test_plan_maps_default_teacher_checkpoints_to_teacher_rows(tmp_path):
                    for c in plan_tasks(from_scratch, needed[:1] + needed[2:], str(tmp_path))[1].command)
 
 
-def test_quick_runs_are_the_full_profiles_seed0_runs(tmp_path):
-    """`make demo` trains nothing that the full benchmark would train again."""
+def test_quick_profile_is_the_headline_rows_at_the_demo_scale(tmp_path):
+    """`make demo` runs the full profile's headline rows, one seed, every run at the demo's
+    image size and schedule, in folders of its own (it never overwrites a full run)."""
+    from d2kd.benchmark.plan import QUICK_IMAGE_SIZE
+
     quick, full = PROFILES["quick"], PROFILES["full"]
+    assert set(quick.rows) <= set(full.rows)
+    assert {r for r in quick.rows if row_by_name(r).headline} == {"student", "mkd", "dfmsd"}
+    assert quick.headline_seeds == (0,)
+    assert quick.teacher_iters < full.teacher_iters and quick.student_iters < full.student_iters
     quick_tasks = plan_tasks(quick, [row_by_name(n) for n in quick.rows], str(tmp_path))
     full_tasks = {t.name: t for t in plan_tasks(full, [row_by_name(n) for n in full.rows], str(tmp_path))}
+    assert len(quick_tasks) == 7  # six rows and the box cache
     for task in quick_tasks:
-        assert task.output_dir == full_tasks[task.name].output_dir, task.name
+        for size in QUICK_IMAGE_SIZE:
+            assert size in task.command, (task.name, size)
+        assert task.output_dir != full_tasks[task.name].output_dir, task.name
+    dfmsd = next(t for t in quick_tasks if t.name == "dfmsd/seed0")
+    assert f"stages.0.{QUICK_IMAGE_SIZE[0]}" in dfmsd.command  # the first SAL stage's own mapper
+
+
+def test_run_tasks_starts_the_longest_chain_first_then_the_run_with_more_inputs(tmp_path):
+    """One job at a time: the teacher first (its box cache waits on it, and a distilled run
+    on that), the box cache before the warm-up (more inputs, same chain), the distilled
+    run before the plain student (more inputs)."""
+    import sys
+
+    from d2kd.benchmark.runner import run_tasks
+
+    def task(name, needs=()):
+        return Task(name, None, 0, name, str(tmp_path / name), [sys.executable, "-c", "pass"], tuple(needs))
+
+    plan = [task("teacher"), task("init"), task("student", ["init"]), task("cache", ["teacher"]),
+            task("distill", ["init", "teacher", "cache"])]
+    lines = []
+    run_tasks(plan, jobs=1, log=lines.append)
+    started = [re.search(r"\) (\w+): started", line).group(1) for line in lines if ": started" in line]
+    assert started == ["teacher", "cache", "init", "distill", "student"]
+    assert all(t.is_done() for t in plan)
 
 
 def test_mkd_ablation_rows_switch_one_term_off():
@@ -247,7 +279,7 @@ def _shrunk(prefix, channels):
 
 def _tiny_rows():
     by_name = {r.name: r for r in ROWS}
-    distill = ["model.min_input_size=96", *_shrunk("model.student", 16)]
+    distill = _shrunk("model.student", 16)  # (model.min_input_size: the profile's distill_overrides)
     mkd = ["model.distill_losses.0.kernels=[1,2]", "model.distill_losses.0.alpha=1e-4"]
     extra = {
         "teacher_weak": _shrunk("model", 24),
@@ -278,6 +310,7 @@ def tiny_benchmark(tmp_path_factory):
         name="tiny", rows=(), student_iters=2, teacher_iters=2, headline_seeds=(0, 1),
         student_init="student_init", init_iters=1,
         overrides=tuple(TINY_DATA) + ("train.log_period=1",), threads=1, description="test",
+        distill_overrides=("model.min_input_size=96",),  # the distillers' check of the 96 px inputs
     )
     results_path = tmp / "docs" / "RESULTS.md"
     results_path.parent.mkdir()
@@ -338,6 +371,11 @@ def test_tiny_benchmark_writes_a_well_formed_results_section(tiny_benchmark):
         assert (results_path.parent / png).stat().st_size > 1000
     assert "tiny_ap.png" in text and "tiny_losses_mkd.png" in text
     assert "Command: `python tools/benchmark.py --test`" in text
+    assert "after a warm-up of 1, teachers 2;" in text
+    assert "; of the distillation rows also: `model.min_input_size=96`." in text
+    for name, r in results.items():  # only distillers have model.min_input_size
+        distills = r.row.role in ("distill", "baseline")
+        assert ("model.min_input_size=96" in r.tasks[0].result["command"]) == distills, name
     runs = re.findall(r"^\| (student/seed[01]) \| (\d{4}-\d\d-\d\d \d\d:\d\d UTC) \| \d+ \| `", text,
                       re.MULTILINE)
     assert [name for name, _ in runs] == ["student/seed0", "student/seed1"]

@@ -451,9 +451,12 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
         "",
         f"Command: `{command}`  ",
         f"Machine: {machine}; date: {datetime.date.today()}.  ",
-        f"Schedule: students {profile.student_iters} iterations (SAL: split evenly over the stages), "
-        f"teachers {profile.teacher_iters}; headline seeds {list(profile.headline_seeds)}; "
-        f"overrides of every row: `{' '.join(profile.overrides) or '(none)'}`.",
+        f"Schedule: students {profile.student_iters} iterations (SAL: split evenly over the stages)"
+        + (f" after a warm-up of {profile.init_iters}" if profile.student_init else "")
+        + f", teachers {profile.teacher_iters}; headline seeds {list(profile.headline_seeds)}; "
+        f"overrides of every row: `{' '.join(profile.overrides) or '(none)'}`"
+        + (f"; of the distillation rows also: `{' '.join(profile.distill_overrides)}`"
+           if profile.distill_overrides else "") + ".",
         "COCO bbox metrics in percent on the val split. That split also chose the benchmark's "
         "schedule, learning rate and detector family (docs/RESULTS.md, \"Scale and schedule\") "
         "and the settings of rows labelled \"set after the results\"; no other loss weight or "

@@ -8,8 +8,9 @@ overrides, the schedule, the seed, and the keys of the teachers (and box cache)
 it uses. A task whose folder holds ``result.json`` is done and is not run again;
 an interrupted task continues from its last checkpoint (``--resume``). Editing a
 config therefore re-runs exactly the rows that depend on it. Folders do not
-depend on the profile: a task of two profiles (the quick profile's runs are
-seed-0 runs of the full profile) is trained once.
+name the profile: a task that two profiles share (same config, overrides,
+schedule, seed and inputs) is trained once; the quick profile's smaller scale
+gives its runs keys of their own.
 """
 import ast
 import hashlib
@@ -187,7 +188,7 @@ def plan_tasks(
 
     def train_task(row, seed, extra, needs, dep_keys):
         iters = profile.iterations(row)
-        common = list(profile.overrides)
+        common = list(profile.overrides_of(row))
         if row.stages > 1:
             common += _stage_mirrors(_load(row.config, []), profile.overrides)
         overrides = [*common, *row.overrides, f"train.max_iter={iters}",
@@ -219,7 +220,7 @@ def plan_tasks(
     for row in rows:
         if row.role in FIRST_ROLES:
             continue
-        cfg = _load(row.config, [*profile.overrides, *row.overrides])
+        cfg = _load(row.config, [*profile.overrides_of(row), *row.overrides])
         weights = _teacher_weights_keys(cfg)
         extra, needs, dep_keys = [], [], []
         if init is not None:
@@ -259,9 +260,9 @@ def _box_cache_task(profile, row, cfg, weights, teacher_of, base, python) -> Tas
             "list a two-stage DFMSD row before it in the profile."
         )
     teacher = teacher_of[_norm(weights[stage_keys[0]])]
-    overrides = [*profile.overrides, *_stage_mirrors(cfg, profile.overrides), *row.overrides,
+    overrides = [*profile.overrides_of(row), *_stage_mirrors(cfg, profile.overrides), *row.overrides,
                  f"{stage_keys[0]}={os.path.join(teacher.output_dir, FINAL_CHECKPOINT)}"]
-    key = _key(teacher.key, list(profile.overrides), list(row.overrides))
+    key = _key(teacher.key, list(profile.overrides_of(row)), list(row.overrides))
     out = os.path.join(base, "box_cache", key)
     command = [python, CACHE_TOOL, "--config-file", row.config, "--stage", "1",
                "--output", f"{out}/boxes.json", *overrides]
@@ -332,6 +333,21 @@ def finished_at(task: Task) -> str:
     return _utc_stamp(os.path.getmtime(path))
 
 
+def _chain_after(tasks: Sequence[Task]) -> Dict[str, int]:
+    """For each task, the length of the longest chain of tasks that wait on it
+    (0: none waits on it; a teacher whose box cache a DFMSD run needs: 2).
+
+    ``tasks`` in plan order (a task after the tasks it needs), so that walking it
+    backwards finds each task's chain complete before it is passed on.
+    """
+    chain = {t.name: 0 for t in tasks}
+    for task in reversed(tasks):
+        for name in task.needs:
+            if name in chain:
+                chain[name] = max(chain[name], chain[task.name] + 1)
+    return chain
+
+
 def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print) -> None:
     """Run the tasks not done yet, at most ``jobs`` at a time, each after the tasks it needs.
 
@@ -350,8 +366,12 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print)
     running: Dict[str, Tuple[Task, subprocess.Popen, float]] = {}
     log(f"[benchmark] {len(tasks) - total} of {len(tasks)} runs cached; {total} to run, "
         f"{jobs} at a time, {threads} thread(s) each")
+    chain = _chain_after(tasks)
     while pending or running:
-        ready = [t for t in pending if all(n in done for n in t.needs)]
+        # the run with the longest chain of runs waiting on it first, then the one with more
+        # inputs (teachers, box cache: the longer run), then plan order
+        ready = sorted((t for t in pending if all(n in done for n in t.needs)),
+                       key=lambda t: (-chain[t.name], -len(t.needs)))
         while ready and len(running) < jobs:
             task = ready.pop(0)
             pending.remove(task)
