@@ -151,7 +151,7 @@ def test_rows_option_runs_part_of_a_profile_with_its_teachers():
 
 def test_plan_maps_default_teacher_checkpoints_to_teacher_rows(tmp_path):
     quick = PROFILES["quick"]
-    size = "dataloader.train.mapper.augmentations.0.short_edge_length=[96,112]"
+    size = "dataloader.train.mapper.augmentations.0.short_edge_length=[100,112]"
     profile = Profile(**{**quick.__dict__, "overrides": (size,)})
     tasks = {t.name: t for t in plan_tasks(profile, [row_by_name(n) for n in profile.rows], str(tmp_path))}
     strong = tasks["teacher_strong/seed0"].output_dir
@@ -195,7 +195,9 @@ def test_plan_maps_default_teacher_checkpoints_to_teacher_rows(tmp_path):
 def test_quick_profile_is_the_headline_rows_at_the_demo_scale(tmp_path):
     """`make demo` runs the full profile's headline rows, one seed, every run at the demo's
     image size and schedule, in folders of its own (it never overwrites a full run)."""
-    from d2kd.benchmark.plan import QUICK_IMAGE_SIZE
+    from d2kd.benchmark.plan import QUICK_DISTILL, QUICK_IMAGE_SIZE
+    from d2kd.benchmark.runner import _load
+    from d2kd.config import check_min_input_size
 
     quick, full = PROFILES["quick"], PROFILES["full"]
     assert set(quick.rows) <= set(full.rows)
@@ -211,6 +213,17 @@ def test_quick_profile_is_the_headline_rows_at_the_demo_scale(tmp_path):
         assert task.output_dir != full_tasks[task.name].output_dir, task.name
     dfmsd = next(t for t in quick_tasks if t.name == "dfmsd/seed0")
     assert f"stages.0.{QUICK_IMAGE_SIZE[0]}" in dfmsd.command  # the first SAL stage's own mapper
+    # min_input_size reaches exactly the distillers (and DFMSD's box cache), and fits the images
+    for task in quick_tasks:
+        distills = task.name.split("/")[0] in ("mkd", "dfmsd", "box_cache")
+        assert all((o in task.command) == distills for o in QUICK_DISTILL), task.name
+    for name in ("mkd", "dfmsd", "mgd", "dfmsd_onestage"):  # the demo's rows, and its README extra rows
+        row = row_by_name(name)
+        check_min_input_size(_load(row.config, [*quick.overrides_of(row), *row.overrides]))
+    extra = plan_tasks(quick, [row_by_name(n) for n in (*quick.rows, "mgd", "dfmsd_onestage")], str(tmp_path))
+    assert {t.name for t in extra} - {t.name for t in quick_tasks} == {"mgd/seed0", "dfmsd_onestage/seed0"}
+    # the full profile has no distill_overrides: its keys (docs/RESULTS.md's runs) do not move
+    assert all(full.overrides_of(r) == full.overrides == () for r in ROWS)
 
 
 def test_run_tasks_starts_the_longest_chain_first_then_the_run_with_more_inputs(tmp_path):
@@ -224,8 +237,8 @@ def test_run_tasks_starts_the_longest_chain_first_then_the_run_with_more_inputs(
     def task(name, needs=()):
         return Task(name, None, 0, name, str(tmp_path / name), [sys.executable, "-c", "pass"], tuple(needs))
 
-    plan = [task("teacher"), task("init"), task("student", ["init"]), task("cache", ["teacher"]),
-            task("distill", ["init", "teacher", "cache"])]
+    plan = [task("init"), task("student", ["init"]), task("distill", ["init", "teacher", "cache"]),
+            task("cache", ["teacher"]), task("teacher")]  # (any order: a run waits for its needs)
     lines = []
     run_tasks(plan, jobs=1, log=lines.append)
     started = [re.search(r"\) (\w+): started", line).group(1) for line in lines if ": started" in line]
@@ -311,6 +324,7 @@ def tiny_benchmark(tmp_path_factory):
         student_init="student_init", init_iters=1,
         overrides=tuple(TINY_DATA) + ("train.log_period=1",), threads=1, description="test",
         distill_overrides=("model.min_input_size=96",),  # the distillers' check of the 96 px inputs
+        note="tiny-scale test",
     )
     results_path = tmp / "docs" / "RESULTS.md"
     results_path.parent.mkdir()
@@ -372,6 +386,7 @@ def test_tiny_benchmark_writes_a_well_formed_results_section(tiny_benchmark):
     assert "tiny_ap.png" in text and "tiny_losses_mkd.png" in text
     assert "Command: `python tools/benchmark.py --test`" in text
     assert "after a warm-up of 1, teachers 2;" in text
+    assert "**Note.** tiny-scale test" in text
     assert "; of the distillation rows also: `model.min_input_size=96`." in text
     for name, r in results.items():  # only distillers have model.min_input_size
         distills = r.row.role in ("distill", "baseline")

@@ -71,6 +71,9 @@ class Profile:
             and "baseline"), for keys that only a distiller has, such as
             ``model.min_input_size``.
         threads: torch threads per training process (``OMP_NUM_THREADS``).
+        note: what a reader of the profile's table must know (printed under it and
+            written into its section), e.g. that the demo's scale cannot measure
+            distillation.
     """
 
     name: str
@@ -84,6 +87,7 @@ class Profile:
     distill_overrides: Tuple[str, ...] = ()
     threads: int = 0
     description: str = ""
+    note: str = ""
 
     def seeds(self, row: Row) -> Tuple[int, ...]:
         return self.headline_seeds if row.headline or row.all_seeds else self.headline_seeds[:1]
@@ -169,27 +173,29 @@ ROWS: List[Row] = [
         f"{_MKD}/mkd_R18w64_to_R18_mask_rcnn.py", segm=True, all_seeds=True),
 ]
 
-# Every student row starts from the plain student after INIT_ITERS iterations (the
-# "student_init" row: the stand-in for the ImageNet initialisation of the papers'
-# students, which cannot be downloaded here) and trains STUDENT_ITERS more, 8 images
-# an iteration (1.6 epochs of the 3000 training images); teachers train TEACHER_ITERS
-# from scratch and end far above the students (the gap distillation can close).
 # rows trained before the others (teachers, the students' common warm-up), and the
 # rows every method is measured against (no Δ AP of their own)
 FIRST_ROLES = ("teacher", "init")
 REFERENCE_ROLES = FIRST_ROLES + ("student",)
 
+# In the full profile, every student row starts from the plain student after INIT_ITERS
+# iterations (the "student_init" row: the stand-in for the ImageNet initialisation of
+# the papers' students, which cannot be downloaded here) and trains STUDENT_ITERS more,
+# 8 images an iteration (1.6 epochs of the 3000 training images); teachers train
+# TEACHER_ITERS from scratch and end far above the students (the gap distillation can
+# close).
 STUDENT_ITERS = 600
 TEACHER_ITERS = 1500
 INIT_ITERS = 600
 
 # The demo (``--quick``) must finish in under 15 minutes on 2 cores from nothing, so it
-# trains at a smaller scale than the full profile: images at a short edge of 100-112 px
-# (test 112; not less: MKD's pooling kernel 4 needs p5, stride 32, to be 4 cells wide,
-# which the distillers check against QUICK_DISTILL's min_input_size), teachers for
+# trains at a smaller scale than the full profile: images at a short edge of 100 or 112
+# px (test 112; not under 97: MKD's pooling kernel 4 needs p5, stride 32, to be 4 cells
+# wide, which the distillers check against QUICK_DISTILL's min_input_size), teachers for
 # QUICK_TEACHER_ITERS iterations, the warm-up for QUICK_INIT_ITERS and the students for
-# QUICK_STUDENT_ITERS more. It shows the whole pipeline at work; the benchmark's figures
-# come from the full profile (docs/RESULTS.md).
+# QUICK_STUDENT_ITERS more. It shows the whole pipeline at work; its teachers end too
+# close to the student for its table to measure distillation, which the full profile does
+# (docs/RESULTS.md).
 QUICK_STUDENT_ITERS = 300
 QUICK_TEACHER_ITERS = 600
 QUICK_INIT_ITERS = 200
@@ -224,6 +230,11 @@ PROFILES: Dict[str, Profile] = {
         distill_overrides=QUICK_DISTILL,
         description="the README demo: two teachers, the plain student, MKD and DFMSD, one seed, "
                     "at the demo scale",
+        note="Demo scale (d2kd/benchmark/plan.py, QUICK_*): the teachers end only a few AP above the "
+             "plain student and every row has one seed, so this table shows the pipeline at work, not "
+             "whether distillation pays off, and its targets' verdicts hold for this run only. The "
+             "full benchmark answers that: `python tools/benchmark.py --jobs 2` (docs/RESULTS.md, "
+             "section \"Benchmark 'full'\").",
     ),
 }
 

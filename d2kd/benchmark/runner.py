@@ -190,7 +190,7 @@ def plan_tasks(
         iters = profile.iterations(row)
         common = list(profile.overrides_of(row))
         if row.stages > 1:
-            common += _stage_mirrors(_load(row.config, []), profile.overrides)
+            common += _stage_mirrors(_load(row.config, []), profile.overrides_of(row))
         overrides = [*common, *row.overrides, f"train.max_iter={iters}",
                      f"train.eval_period={iters}", f"train.seed={seed}"]
         key = _key(config_digest(os.path.join(ROOT, row.config)), overrides, dep_keys)
@@ -260,9 +260,10 @@ def _box_cache_task(profile, row, cfg, weights, teacher_of, base, python) -> Tas
             "list a two-stage DFMSD row before it in the profile."
         )
     teacher = teacher_of[_norm(weights[stage_keys[0]])]
-    overrides = [*profile.overrides_of(row), *_stage_mirrors(cfg, profile.overrides), *row.overrides,
+    common = profile.overrides_of(row)
+    overrides = [*common, *_stage_mirrors(cfg, common), *row.overrides,
                  f"{stage_keys[0]}={os.path.join(teacher.output_dir, FINAL_CHECKPOINT)}"]
-    key = _key(teacher.key, list(profile.overrides_of(row)), list(row.overrides))
+    key = _key(teacher.key, list(common), list(row.overrides))
     out = os.path.join(base, "box_cache", key)
     command = [python, CACHE_TOOL, "--config-file", row.config, "--stage", "1",
                "--output", f"{out}/boxes.json", *overrides]
@@ -335,17 +336,20 @@ def finished_at(task: Task) -> str:
 
 def _chain_after(tasks: Sequence[Task]) -> Dict[str, int]:
     """For each task, the length of the longest chain of tasks that wait on it
-    (0: none waits on it; a teacher whose box cache a DFMSD run needs: 2).
-
-    ``tasks`` in plan order (a task after the tasks it needs), so that walking it
-    backwards finds each task's chain complete before it is passed on.
-    """
-    chain = {t.name: 0 for t in tasks}
-    for task in reversed(tasks):
+    (0: none waits on it; a teacher whose box cache a DFMSD run needs: 2)."""
+    users: Dict[str, List[Task]] = {t.name: [] for t in tasks}
+    for task in tasks:
         for name in task.needs:
-            if name in chain:
-                chain[name] = max(chain[name], chain[task.name] + 1)
-    return chain
+            if name in users:
+                users[name].append(task)
+    chain: Dict[str, int] = {}
+
+    def length(name: str) -> int:
+        if name not in chain:
+            chain[name] = max((length(user.name) + 1 for user in users[name]), default=0)
+        return chain[name]
+
+    return {t.name: length(t.name) for t in tasks}
 
 
 def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print) -> None:
