@@ -12,7 +12,8 @@ import pytest
 import torch
 from tool_runs import TINY_DATA, load_tool
 
-from d2kd.benchmark.plan import PROFILES, ROWS, Profile, Row, row_by_name, rows_for, with_overrides
+from d2kd.benchmark.plan import (DISTILL_ROLES, PROFILES, ROWS, Profile, Row, row_by_name, rows_for,
+                                 with_overrides)
 from d2kd.benchmark.report import RowResult, collect, gap_closed, main_table, targets
 from d2kd.benchmark.runner import BenchmarkError, Task, _utc_stamp, config_digest, finished_at, plan_tasks
 
@@ -389,7 +390,7 @@ def test_tiny_benchmark_writes_a_well_formed_results_section(tiny_benchmark):
     assert "**Note.** tiny-scale test" in text
     assert "; of the distillation rows also: `model.min_input_size=96`." in text
     for name, r in results.items():  # only distillers have model.min_input_size
-        distills = r.row.role in ("distill", "baseline")
+        distills = r.row.role in DISTILL_ROLES
         assert ("model.min_input_size=96" in r.tasks[0].result["command"]) == distills, name
     runs = re.findall(r"^\| (student/seed[01]) \| (\d{4}-\d\d-\d\d \d\d:\d\d UTC) \| \d+ \| `", text,
                       re.MULTILINE)

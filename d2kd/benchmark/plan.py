@@ -99,7 +99,7 @@ class Profile:
 
     def overrides_of(self, row: Row) -> Tuple[str, ...]:
         """The profile's overrides of ``row`` (before the row's own)."""
-        distills = row.role in ("distill", "baseline")
+        distills = row.role in DISTILL_ROLES
         return tuple(self.overrides) + (tuple(self.distill_overrides) if distills else ())
 
 
@@ -173,10 +173,11 @@ ROWS: List[Row] = [
         f"{_MKD}/mkd_R18w64_to_R18_mask_rcnn.py", segm=True, all_seeds=True),
 ]
 
-# rows trained before the others (teachers, the students' common warm-up), and the
-# rows every method is measured against (no Δ AP of their own)
+# rows trained before the others (teachers, the students' common warm-up), the rows
+# every method is measured against (no Δ AP of their own), and the rows that distil
 FIRST_ROLES = ("teacher", "init")
 REFERENCE_ROLES = FIRST_ROLES + ("student",)
+DISTILL_ROLES = ("distill", "baseline")
 
 # In the full profile, every student row starts from the plain student after INIT_ITERS
 # iterations (the "student_init" row: the stand-in for the ImageNet initialisation of

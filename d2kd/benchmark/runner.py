@@ -188,9 +188,10 @@ def plan_tasks(
 
     def train_task(row, seed, extra, needs, dep_keys):
         iters = profile.iterations(row)
-        common = list(profile.overrides_of(row))
+        of_profile = profile.overrides_of(row)
+        common = list(of_profile)
         if row.stages > 1:
-            common += _stage_mirrors(_load(row.config, []), profile.overrides_of(row))
+            common += _stage_mirrors(_load(row.config, []), of_profile)
         overrides = [*common, *row.overrides, f"train.max_iter={iters}",
                      f"train.eval_period={iters}", f"train.seed={seed}"]
         key = _key(config_digest(os.path.join(ROOT, row.config)), overrides, dep_keys)
