@@ -221,3 +221,48 @@ def test_bad_teacher_or_pairing_is_a_clean_error_before_training(
     assert not [n for n in written if n.endswith(".pth") or n == "last_checkpoint"], written
     if case == "missing":  # found by the checks before anything is set up
         assert not out.exists()
+
+
+def test_diagnostics_hook_writes_gradient_balance_and_leaves_training_unchanged(
+    env, teacher_checkpoint, distilled_run, tmp_path
+):
+    """train.distill_diagnostics_period=2: grad norms, ratios and cosines at iterations 1 and 3
+    in metrics.json (TensorBoard gets the same scalars); the weights end bit-identical to the
+    run without diagnostics (``distilled_run``: same config, seed and data)."""
+    out = tmp_path / "diag"
+    run_tool("lazyconfig_train_net.py", *distill_args(teacher_checkpoint, out),
+             "train.distill_diagnostics_period=2", env=env)
+    records = {r["iteration"]: r for r in read_metrics(out) if "total_loss" in r}
+    for iteration in (0, 2):
+        assert not [k for k in records[iteration] if k.startswith("grad_")]
+    for iteration in (1, 3):
+        record = records[iteration]
+        for part in ("backbone", "neck", "heads"):
+            assert record[f"grad_norm/detection/{part}"] > 0
+        assert record["grad_norm/loss_fitnet/neck"] > 0 and record["grad_norm/loss_fitnet/backbone"] > 0
+        assert record["grad_norm/loss_fitnet/heads"] == 0  # features do not reach the heads
+        assert record["grad_ratio/loss_fitnet/neck"] == pytest.approx(
+            record["grad_norm/loss_fitnet/neck"] / record["grad_norm/detection/neck"], rel=1e-6)
+        assert -1 <= record["grad_cos/loss_fitnet/neck"] <= 1
+        assert "grad_cos/loss_fitnet/heads" not in record
+    assert list(out.glob("events.out.tfevents.*"))
+    from tool_runs import load_tool
+
+    assert "| loss_fitnet | neck |" in load_tool("plot_diagnostics").summary_table(read_metrics(out))
+    with_diag = torch.load(out / "model_final.pth", weights_only=True)["model"]
+    without = torch.load(distilled_run / "model_final.pth", weights_only=True)["model"]
+    assert with_diag.keys() == without.keys()
+    assert all(torch.equal(with_diag[k], without[k]) for k in without)
+
+
+def test_diagnostics_on_a_plain_detector_is_an_error_before_training(env, tmp_path):
+    out = tmp_path / "plain"
+    proc = run_tool(
+        "lazyconfig_train_net.py", "--config-file", STUDENT_CONFIG, *TINY_DATA, *TINY_SCHEDULE,
+        *shrink_model(), "train.distill_diagnostics_period=2", f"train.output_dir={out}",
+        env=env, check=False,
+    )
+    assert proc.returncode == 1
+    assert "train.distill_diagnostics_period=2 measures distillation losses, but the model is a plain RetinaNet" \
+        in proc.stderr.strip().splitlines()[-1]
+    assert not list(out.glob("*.pth"))

@@ -1,4 +1,5 @@
-"""tools/plot_losses.py and tools/visualize_features.py on tiny inputs (no models).
+"""tools/plot_losses.py, tools/plot_diagnostics.py and tools/visualize_features.py on tiny
+inputs (no models).
 
 Their run on a real training run's outputs is in tests/test_mkd.py.
 """
@@ -124,3 +125,38 @@ def test_frequency_mask_picture(tmp_path):
     x = torch.randn(1, 4, 10, 12, generator=torch.Generator().manual_seed(2))
     path = visualize.render_frequency_mask(x, 0.5, str(tmp_path / "fm.png"), seed=0)
     assert _png(path) == (1400, 350)  # 5 panels of 2.8 x 3.5 inch
+
+
+# ------------------------------------------------------------ plot_diagnostics
+
+plot_diagnostics = load_tool("plot_diagnostics")
+DIAG_RECORDS = [
+    {"iteration": 1, "total_loss": 2.0, "grad_ratio/loss_fitnet/neck": 4.0, "grad_cos/loss_fitnet/neck": 0.1,
+     "grad_ratio/loss_fitnet/heads": 0.0, "grad_norm/detection/neck": 2.0},
+    {"iteration": 3, "grad_ratio/loss_fitnet/neck": 2.0, "grad_cos/loss_fitnet/neck": -0.3,
+     "grad_ratio/loss_fitnet/heads": 0.0},
+    {"iteration": 5, "grad_ratio/loss_fitnet/neck": 1.0, "grad_cos/loss_fitnet/neck": 0.5,
+     "grad_ratio/loss_fitnet/heads": 0.0},
+    {"iteration": 3, "grad_ratio/loss_fitnet/neck": 3.0},  # a resumed run wrote iteration 3 again
+    {"bbox/AP": 1.0},
+]
+
+
+def test_diagnostics_series_and_summary_medians():
+    ratios = plot_diagnostics.diagnostics_series(DIAG_RECORDS, "grad_ratio")
+    assert ratios[("loss_fitnet", "neck")] == ([1, 3, 5], [4.0, 3.0, 1.0])
+    assert plot_diagnostics.diagnostics_series(DIAG_RECORDS, "grad_norm") == {("detection", "neck"): ([1], [2.0])}
+    table = plot_diagnostics.summary_table(DIAG_RECORDS)
+    assert "| loss_fitnet | neck | 3 | +0.100 | 3 |" in table  # medians of (4, 3, 1) and (0.1, -0.3, 0.5)
+    assert "| loss_fitnet | heads | 0 | (zero gradient) | 3 |" in table
+    with pytest.raises(ValueError, match="distill_diagnostics_period"):
+        plot_diagnostics.summary_table([{"iteration": 0, "total_loss": 1.0}])
+
+
+def test_plot_diagnostics_cli_writes_a_png(tmp_path):
+    metrics = tmp_path / "run" / "metrics.json"
+    metrics.parent.mkdir()
+    metrics.write_text("\n".join(json.dumps(r) for r in DIAG_RECORDS) + "\n")
+    path = plot_diagnostics.main([str(metrics)])
+    assert path == str(tmp_path / "run" / "diagnostics.png")
+    _png(path)

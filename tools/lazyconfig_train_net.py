@@ -43,6 +43,7 @@ from d2kd.config import (
     load_config,
 )
 from d2kd.data import verify_images
+from d2kd.engine.diagnostics import DistillDiagnostics
 from d2kd.engine.launch import launch
 from d2kd.engine.stages import run_stages
 from d2kd.modeling import PairingError, Teacher, WeightsError
@@ -100,6 +101,7 @@ def do_train(args, cfg, extra_hooks=()):
 
     model = create_ddp_model(model, **ddp_options(cfg))
     trainer = (AMPTrainer if cfg.train.amp.enabled else SimpleTrainer)(model, train_loader, optim)
+    diagnostics_period = distill_diagnostics_period(cfg, model)
     checkpointer = DetectionCheckpointer(
         model,
         cfg.train.output_dir,
@@ -114,6 +116,8 @@ def do_train(args, cfg, extra_hooks=()):
             if comm.is_main_process()
             else None,
             hooks.EvalHook(cfg.train.eval_period, lambda: do_test(cfg, model)),
+            # before the writer, so that its scalars are written in the same record
+            DistillDiagnostics(diagnostics_period) if diagnostics_period else None,
             hooks.PeriodicWriter(
                 default_writers(cfg.train.output_dir, cfg.train.max_iter),
                 period=cfg.train.log_period,
@@ -132,6 +136,24 @@ def do_train(args, cfg, extra_hooks=()):
     else:
         start_iter = 0
     trainer.train(start_iter, cfg.train.max_iter)
+
+
+def distill_diagnostics_period(cfg, model) -> int:
+    """``train.distill_diagnostics_period`` (0 when absent), checked before training:
+    a whole number >= 0, and above 0 only for a distillation model."""
+    period = cfg.train.get("distill_diagnostics_period", 0) or 0
+    if isinstance(period, bool) or not isinstance(period, int) or period < 0:
+        raise ConfigError(
+            f"train.distill_diagnostics_period={period!r}: give a whole number of iterations "
+            "(0 turns the diagnostics off)"
+        )
+    inner = model.module if hasattr(model, "module") else model
+    if period and not hasattr(inner, "student_loss_keys"):
+        raise ConfigError(
+            f"train.distill_diagnostics_period={period} measures distillation losses, but the model "
+            f"is a plain {type(inner).__name__}; set train.distill_diagnostics_period=0"
+        )
+    return period
 
 
 TEACHER_WEIGHTS_FIX = (

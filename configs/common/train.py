@@ -11,4 +11,7 @@ train.update(
     eval_period=1000,
     log_period=20,
     checkpointer=dict(period=500, max_to_keep=3),
+    # every N iterations, gradient norms and cosines of each loss on the student's
+    # backbone, neck and heads (d2kd.engine.diagnostics); 0: off, costs nothing
+    distill_diagnostics_period=0,
 )

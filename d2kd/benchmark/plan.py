@@ -38,6 +38,9 @@ class Row:
         segm: the row reports mask AP too (Mask R-CNN).
         all_seeds: run with the headline seeds without being a headline row
             (an ablation result worth its error bar).
+        from_init: a teacher trained on from the profile's warm-up checkpoint
+            (``student_init``) instead of from scratch: a teacher of the
+            student's own lineage (the sanity profile's row (a)).
     """
 
     name: str
@@ -50,6 +53,7 @@ class Row:
     overrides: Tuple[str, ...] = ()
     segm: bool = False
     all_seeds: bool = False
+    from_init: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,58 @@ ROWS: List[Row] = [
         f"{_MKD}/mkd_R18w64_to_R18_mask_rcnn.py", segm=True, all_seeds=True),
 ]
 
+# The sanity profile (issue "Knowledge that reaches the student", docs/RESULTS.md "Sanity"):
+# does knowledge reach the student at all, and from which teacher? Two teachers:
+# (a) one of the student's own lineage (its architecture, trained on from the student's
+# warm-up, several times the students' schedule), whose features the student can copy
+# one for one, and (b) an independently trained wider one (R18w64 from scratch), the
+# situation of every real user. From the same warm-up, the plain student and FitNet
+# students at two weights train the same iterations, with 3 paired seeds; rows after
+# them try the practices that should turn (b) positive.
+_SANITY_FITNET_LINEAGE = "configs/sanity/fitnet_R18lineage_to_R18_faster_rcnn.py"
+_SANITY_FITNET_WIDE = "configs/baselines/fitnet_R18w64_to_R18_faster_rcnn.py"
+# FitNet weights that make the distillation loss SANITY_RATIOS x the detection loss at the
+# rows' real start (the warm-up checkpoint), measured by tools/loss_scale.py over
+# SANITY_CALIBRATION_BATCHES training batches with each trained teacher (docs/RESULTS.md,
+# "Sanity"): one rule for every row, never tuned on AP
+SANITY_RATIOS = {"hi": 1.0, "lo": 0.1}
+SANITY_CALIBRATION_BATCHES = 20
+SANITY_FITNET_WEIGHT = {  # (teacher, ratio) -> weight; loss_scale at weight 1.0 measured
+    ("lineage", "hi"): 1.0,
+    ("lineage", "lo"): 0.1,
+    ("wide", "hi"): 1.0,
+    ("wide", "lo"): 0.1,
+}
+
+
+def _sanity_fitnet(teacher: str, ratio: str, suffix: str = "", label: str = "", overrides=()) -> Row:
+    config = _SANITY_FITNET_LINEAGE if teacher == "lineage" else _SANITY_FITNET_WIDE
+    weight = SANITY_FITNET_WEIGHT[(teacher, ratio)]
+    which = "(a) same-lineage" if teacher == "lineage" else "(b) independent wider"
+    return Row(
+        f"sanity_fitnet_{teacher}_{ratio}{suffix}",
+        f"FitNet from {which} teacher, {SANITY_RATIOS[ratio]:g}x at the start{label}",
+        "sanity", config, role="baseline", all_seeds=True,
+        overrides=(f"model.distill_losses.0.weight={weight:.3g}", *overrides),
+    )
+
+
+SANITY_ROWS: List[Row] = [
+    Row("sanity_teacher_lineage", "Teacher (a): student architecture, trained on from the warm-up",
+        "sanity", "configs/sanity/teacher_R18_FPN_lineage.py", role="teacher", from_init=True),
+    Row("sanity_teacher_wide", "Teacher (b): R18w64, trained from scratch", "sanity",
+        "configs/Shapes/faster_rcnn_R18w64_FPN.py", role="teacher"),
+    Row("sanity_init", "Student after the warm-up (start of every student row)", "sanity",
+        "configs/Shapes/faster_rcnn_R18_FPN.py", role="init"),
+    Row("sanity_student", "Student (no distillation)", "sanity", "configs/Shapes/faster_rcnn_R18_FPN.py",
+        role="student", headline=True),
+    _sanity_fitnet("lineage", "hi"),
+    _sanity_fitnet("lineage", "lo"),
+    _sanity_fitnet("wide", "hi"),
+    _sanity_fitnet("wide", "lo"),
+]
+ROWS += SANITY_ROWS
+
 # rows trained before the others (teachers, the students' common warm-up), the rows
 # every method is measured against (no Δ AP of their own), and the rows that distil
 FIRST_ROLES = ("teacher", "init")
@@ -208,10 +264,16 @@ QUICK_IMAGE_SIZE = (
 )
 QUICK_DISTILL = ("model.min_input_size=100",)
 
+# The sanity profile: the demo's image size (QUICK_IMAGE_SIZE), a short warm-up, teachers
+# several times the students' schedule
+SANITY_STUDENT_ITERS = 300
+SANITY_TEACHER_ITERS = 1000
+SANITY_INIT_ITERS = 200
+
 PROFILES: Dict[str, Profile] = {
     "full": Profile(
         name="full",
-        rows=tuple(r.name for r in ROWS),
+        rows=tuple(r.name for r in ROWS if r not in SANITY_ROWS),
         student_iters=STUDENT_ITERS,
         teacher_iters=TEACHER_ITERS,
         student_init="student_init",
@@ -236,6 +298,25 @@ PROFILES: Dict[str, Profile] = {
              "whether distillation pays off, and its targets' verdicts hold for this run only. The "
              "full benchmark answers that: `python tools/benchmark.py --jobs 2` (docs/RESULTS.md, "
              "section \"Benchmark 'full'\").",
+    ),
+    # issue 15's sanity check, at the demo's image size (about 45 minutes on 2 cores)
+    "sanity": Profile(
+        name="sanity",
+        rows=tuple(r.name for r in SANITY_ROWS),
+        student_iters=SANITY_STUDENT_ITERS,
+        teacher_iters=SANITY_TEACHER_ITERS,
+        student_init="sanity_init",
+        init_iters=SANITY_INIT_ITERS,
+        headline_seeds=(0, 1, 2),
+        overrides=QUICK_IMAGE_SIZE,
+        distill_overrides=QUICK_DISTILL,
+        description="does knowledge reach the student? a same-lineage and an independent teacher, "
+                    "FitNet at two weights, 3 paired seeds",
+        note="Sanity scale (d2kd/benchmark/plan.py, SANITY_*): the demo's image size, students "
+             f"{SANITY_STUDENT_ITERS} iterations after a {SANITY_INIT_ITERS}-iteration warm-up, teachers "
+             f"{SANITY_TEACHER_ITERS} (teacher (a) after the warm-up). Row (a) must beat the plain "
+             "student with every seed, or knowledge does not reach the student; row (b) is the one the "
+             "practices must turn positive. Settings were fixed before the runs; val AP.",
     ),
 }
 

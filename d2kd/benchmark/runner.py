@@ -201,21 +201,30 @@ def plan_tasks(
         return Task(f"{row.name}/seed{seed}", row, seed, key, out, command, tuple(needs))
 
     init: Optional[Task] = None
-    for row in rows:
-        if row.role not in FIRST_ROLES:
-            continue
-        task = train_task(row, seeds_for(row)[0], [], [], [])
-        tasks.append(task)
+    for row in rows:  # the warm-up first: a teacher of the student's lineage starts from it
         if row.role == "init":
-            init = task
-            continue
-        default_dir = _load(row.config, []).train.output_dir
-        teacher_of[_norm(os.path.join(default_dir, FINAL_CHECKPOINT))] = task
+            init = train_task(row, seeds_for(row)[0], [], [], [])
+            tasks.append(init)
     if profile.student_init and (init is None or init.row.name != profile.student_init):
         raise BenchmarkError(
             f"Profile {profile.name!r} starts its students from row {profile.student_init!r}, "
             "which is not among the rows to run; add it."
         )
+    for row in rows:
+        if row.role != "teacher":
+            continue
+        if row.from_init and init is None:
+            raise BenchmarkError(
+                f"Teacher row {row.name!r} trains on from the students' warm-up (from_init), but "
+                f"profile {profile.name!r} has no warm-up row (student_init)."
+            )
+        start = ([f"train.init_checkpoint={os.path.join(init.output_dir, FINAL_CHECKPOINT)}"]
+                 if row.from_init else [])
+        task = train_task(row, seeds_for(row)[0], start, [init.name] if row.from_init else [],
+                          [init.key] if row.from_init else [])
+        tasks.append(task)
+        default_dir = _load(row.config, []).train.output_dir
+        teacher_of[_norm(os.path.join(default_dir, FINAL_CHECKPOINT))] = task
 
     box_cache: Optional[Task] = None
     for row in rows:

@@ -81,6 +81,9 @@ class DistillationDetector(nn.Module):
             if not isinstance(teacher, Teacher):
                 raise TypeError(f"teachers[{name!r}] must be a d2kd Teacher, got {type(teacher).__name__}")
         self.student = student
+        # the keys of the student's own (detection) losses in the last training forward;
+        # the rest of the returned dict is distillation (read by the diagnostics hook)
+        self.student_loss_keys: Tuple[str, ...] = ()
         if student_weights:
             load_weights_strictly(student, student_weights)
         # a plain dict hides the teachers from nn.Module's parameter and state tracking
@@ -144,6 +147,7 @@ class DistillationDetector(nn.Module):
             return self.student(batched_inputs)
         with ForwardRecorder(self.student.backbone) as recorder:
             losses = self.student(batched_inputs)
+        self.student_loss_keys = tuple(losses)
         if recorder.calls != 1:
             raise RuntimeError(
                 f"The student's backbone ran {recorder.calls} times in one forward; "
