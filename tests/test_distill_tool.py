@@ -266,3 +266,43 @@ def test_diagnostics_on_a_plain_detector_is_an_error_before_training(env, tmp_pa
     assert "train.distill_diagnostics_period=2 measures distillation losses, but the model is a plain RetinaNet" \
         in proc.stderr.strip().splitlines()[-1]
     assert not list(out.glob("*.pth"))
+
+
+def _faster_rcnn_fitnet_args(teacher, out, student_channels):
+    return [
+        "--config-file", "configs/baselines/fitnet_R18w64_to_R18_faster_rcnn.py", *TINY_DATA, *TINY_SCHEDULE,
+        "model.student.backbone.bottom_up.stages.base_width=8", f"model.student.backbone.out_channels={student_channels}",
+        *[f"model.teachers.{o}" for o in TEACHER_SIZE], f"model.teachers.weights={teacher}",
+        "model.min_input_size=96", "train.eval_period=0", f"train.output_dir={out}",
+    ]
+
+
+def test_student_inherits_the_teachers_rpn_through_the_tool(env, faster_rcnn_teacher_checkpoint, tmp_path):
+    """model.inherit=[proposal_generator]: at lr 0 the trained student's RPN is the teacher's
+    exactly (the copy happens after train.init_checkpoint, here the warm-up of the run itself),
+    its other modules are its own, and the log names what was copied."""
+    out = tmp_path / "inherit"
+    proc = run_tool("lazyconfig_train_net.py", *_faster_rcnn_fitnet_args(faster_rcnn_teacher_checkpoint, out, 24),
+                    "model.inherit=[proposal_generator]", "optimizer.lr=0.0", "train.max_iter=2", env=env)
+    assert "Student inherited 6 tensors from teacher 'teacher' (inherit=['proposal_generator'])" in proc.stdout + proc.stderr
+    student = torch.load(out / "model_final.pth", weights_only=True)["model"]
+    teacher = torch.load(faster_rcnn_teacher_checkpoint, weights_only=True)["model"]
+    rpn = [k for k in teacher if k.startswith("proposal_generator.")]
+    assert len(rpn) == 6
+    assert all(torch.equal(student["student." + k], teacher[k]) for k in rpn)
+    fpn = "backbone.fpn_output2.weight"
+    assert not torch.equal(student["student." + fpn], teacher[fpn])
+
+
+def test_inheriting_a_module_of_another_shape_is_an_error_before_training(
+    env, faster_rcnn_teacher_checkpoint, tmp_path
+):
+    out = tmp_path / "mismatch"
+    proc = run_tool("lazyconfig_train_net.py", *_faster_rcnn_fitnet_args(faster_rcnn_teacher_checkpoint, out, 16),
+                    "model.inherit=[proposal_generator]", env=env, check=False)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("Config error: inherit=['proposal_generator']: the student cannot take")
+    assert "proposal_generator.rpn_head.conv.weight: teacher (24, 24, 3, 3) vs student (16, 16, 3, 3)" in last
+    assert "Starting training" not in proc.stdout + proc.stderr
+    assert not list(out.rglob("*.pth"))

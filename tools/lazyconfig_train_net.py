@@ -44,6 +44,7 @@ from d2kd.config import (
 )
 from d2kd.data import verify_images
 from d2kd.engine.diagnostics import DistillDiagnostics
+from d2kd.engine.hooks import TeacherInheritance, unwrap_model
 from d2kd.engine.launch import launch
 from d2kd.engine.stages import run_stages
 from d2kd.modeling import PairingError, Teacher, WeightsError
@@ -116,6 +117,8 @@ def do_train(args, cfg, extra_hooks=()):
             if comm.is_main_process()
             else None,
             hooks.EvalHook(cfg.train.eval_period, lambda: do_test(cfg, model)),
+            # after the checkpointer loaded train.init_checkpoint (before_train), so the copy stays
+            TeacherInheritance() if getattr(unwrap_model(model), "inherit", ()) else None,
             # before the writer, so that its scalars are written in the same record
             DistillDiagnostics(diagnostics_period) if diagnostics_period else None,
             hooks.PeriodicWriter(

@@ -24,6 +24,10 @@ model = L(DistillationDetector)(
     distill_losses=[],
     # smallest training short edge (configs/common/data/shapes.py): lets losses check sizes
     min_input_size=112,
+    # "needed": 1x1 adapters only where channels differ; "always": at every paired level
+    adapters="needed",
+    # student modules to start from the teacher's weights, e.g. [proposal_generator]
+    inherit=[],
 )
 train.max_iter = 1500
 train.eval_period = 1500

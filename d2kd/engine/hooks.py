@@ -17,7 +17,8 @@ from detectron2.utils import comm
 
 from ..modeling.checkpoint import STUDENT_PREFIX, read_state_dict
 
-__all__ = ["EVAL_TASKS", "unwrap_model", "StageBanner", "StudentHandoff", "StageResultWriter"]
+__all__ = ["EVAL_TASKS", "unwrap_model", "StageBanner", "StudentHandoff", "TeacherInheritance",
+           "StageResultWriter"]
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,31 @@ class StudentHandoff(HookBase):
         student.load_state_dict(state, strict=True)
         self.loaded_keys = sorted(STUDENT_PREFIX + k for k in state)
         logger.info("Student initialised from %s (%d tensors)", self._checkpoint, len(state))
+
+
+class TeacherInheritance(HookBase):
+    """Copies the teacher's weights into the student modules named by ``model.inherit``.
+
+    Runs in ``before_train``, after the checkpointer has loaded ``train.init_checkpoint``
+    (which would otherwise overwrite the copy). When training starts from iteration 0,
+    it calls :meth:`~d2kd.modeling.DistillationDetector.inherit_from_teacher` on the
+    (DDP-unwrapped) model, which every process does alike, and logs what was copied.
+    A resumed run (``start_iter > 0``) keeps its checkpoint's weights: nothing is copied.
+
+    Attributes:
+        copied_keys: student keys copied (empty until it ran, or on resume).
+    """
+
+    def __init__(self):
+        self.copied_keys: Sequence[str] = ()
+
+    def before_train(self):
+        model = unwrap_model(self.trainer.model)
+        if self.trainer.start_iter > 0:
+            logger.info("Run resumed at iteration %d: inheritance from the teacher skipped",
+                        self.trainer.start_iter)
+            return
+        self.copied_keys = model.inherit_from_teacher()
 
 
 class StageResultWriter(HookBase):

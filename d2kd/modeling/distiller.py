@@ -10,6 +10,7 @@ from detectron2.modeling import META_ARCH_REGISTRY
 
 from ..losses.base import DistillContext, DistillLoss
 from .checkpoint import STUDENT_PREFIX, load_weights_strictly
+from .inheritance import check_inheritance, copy_inherited, select_inherited
 from .matching import build_adapters, crop_to_common, pair_levels_by_stride
 from .recorder import ForwardRecorder
 from .teacher import Teacher
@@ -57,6 +58,15 @@ class DistillationDetector(nn.Module):
         adapters: ``"needed"`` (a 1x1 adapter only where student and teacher
             channels differ) or ``"always"`` (at every paired level); see
             :func:`~d2kd.modeling.matching.build_adapters`.
+        inherit: student modules to start from the teacher's weights, as module
+            paths of the detector (fnmatch patterns: ``["proposal_generator",
+            "backbone.fpn_output*"]``); checked at construction (every selected
+            tensor must exist in the student with the same shape), copied when
+            training starts (:meth:`inherit_from_teacher`, called by the tool's
+            :class:`~d2kd.engine.hooks.TeacherInheritance` hook after
+            ``train.init_checkpoint`` is loaded). See :mod:`d2kd.modeling.inheritance`.
+        inherit_teacher: the teacher to inherit from (a name in ``teachers``);
+            default the only (or first) one.
     """
 
     @configurable
@@ -69,6 +79,8 @@ class DistillationDetector(nn.Module):
         student_weights: str = "",
         min_input_size: Optional[int] = None,
         adapters: str = "needed",
+        inherit: Sequence[str] = (),
+        inherit_teacher: str = "",
     ):
         super().__init__()
         if not hasattr(student, "backbone"):
@@ -100,6 +112,14 @@ class DistillationDetector(nn.Module):
             teacher_shapes = self._teachers[name].output_shape()
             self._pairs[name] = pair_levels_by_stride(student_shapes, teacher_shapes, levels)
             self.adapters[name] = build_adapters(student_shapes, teacher_shapes, self._pairs[name], adapters)
+        self.inherit = tuple(inherit or ())
+        self.inherit_teacher = inherit_teacher or next(iter(self._teachers))
+        if self.inherit:
+            if self.inherit_teacher not in self._teachers:
+                raise ValueError(f"inherit_teacher={inherit_teacher!r} is not one of the teachers "
+                                 f"{sorted(self._teachers)}")
+            selected = select_inherited(self._teachers[self.inherit_teacher].model.state_dict(), self.inherit)
+            check_inheritance(student.state_dict(), selected, self.inherit)
         if min_input_size:
             sizes = {
                 level: -(-int(min_input_size) // spec.stride)  # ceil: detectron2 convs pad
@@ -107,6 +127,18 @@ class DistillationDetector(nn.Module):
             }
             for loss in self.distill_losses:
                 loss.check_feature_sizes({k: sizes[k] for k in loss.in_features})
+
+    def inherit_from_teacher(self) -> List[str]:
+        """Copy the teacher weights selected by ``inherit`` into the student; returns the
+        student keys copied (logged)."""
+        if not self.inherit:
+            return []
+        teacher = self._teachers[self.inherit_teacher]
+        copied = copy_inherited(self.student, select_inherited(teacher.model.state_dict(), self.inherit))
+        modules = sorted({k.rsplit(".", 1)[0] for k in copied})
+        logger.info("Student inherited %d tensors from teacher %r (inherit=%s): %s", len(copied),
+                    self.inherit_teacher, list(self.inherit), ", ".join(modules))
+        return copied
 
     @classmethod
     def from_config(cls, cfg):
