@@ -1,4 +1,5 @@
 """A distillation run through the real tools: teacher training, distillation, export, DDP."""
+import math
 import os
 
 import pytest
@@ -268,9 +269,10 @@ def test_diagnostics_on_a_plain_detector_is_an_error_before_training(env, tmp_pa
     assert not list(out.glob("*.pth"))
 
 
-def _faster_rcnn_fitnet_args(teacher, out, student_channels):
+def _faster_rcnn_fitnet_args(teacher, out, student_channels,
+                             config="configs/baselines/fitnet_R18w64_to_R18_faster_rcnn.py"):
     return [
-        "--config-file", "configs/baselines/fitnet_R18w64_to_R18_faster_rcnn.py", *TINY_DATA, *TINY_SCHEDULE,
+        "--config-file", config, *TINY_DATA, *TINY_SCHEDULE,
         "model.student.backbone.bottom_up.stages.base_width=8", f"model.student.backbone.out_channels={student_channels}",
         *[f"model.teachers.{o}" for o in TEACHER_SIZE], f"model.teachers.weights={teacher}",
         "model.min_input_size=96", "train.eval_period=0", f"train.output_dir={out}",
@@ -373,3 +375,23 @@ def test_knowledge_reaches_the_student_from_a_teacher_it_can_copy(tmp_path, env)
         return sum(sum(r[k] for k in keys) for r in records) / len(records)
 
     assert detection_loss(distilled) <= 1.1 * detection_loss(plain), (detection_loss(distilled), detection_loss(plain))
+
+
+def test_distillation_weight_schedule_scales_the_losses_through_the_tool(
+    env, faster_rcnn_teacher_checkpoint, tmp_path
+):
+    """The ramp-then-decay schedule with its ramp over half of 4 iterations: the factor at
+    progress 0, 0.25, 0.5, 0.75 is 0, 0.25 (linear to the cosine's 0.5 at 0.5), then the
+    cosine 0.5 * (1 + cos(pi * p)): 0.5, 0.1464; the distillation losses of iteration 0
+    are 0."""
+    out = tmp_path / "ramp"
+    run_tool("lazyconfig_train_net.py",
+             *_faster_rcnn_fitnet_args(faster_rcnn_teacher_checkpoint, out, 16,
+                                       config="configs/sanity/fitnet_R18w64_to_R18_faster_rcnn_ramp.py"),
+             "model.distill_schedule.warmup_length=0.5", env=env)
+    records = {r["iteration"]: r for r in read_metrics(out) if "total_loss" in r}
+    scales = [records[i]["distill_weight_scale"] for i in range(4)]
+    assert scales == pytest.approx([0.0, 0.25, 0.5, 0.5 * (1 + math.cos(math.pi * 0.75))], abs=1e-9)
+    fitnet = [k for k in records[0] if k.startswith("loss_fitnet_")]
+    assert len(fitnet) == 5 and all(records[0][k] == 0 for k in fitnet)
+    assert all(records[2][k] > 0 for k in fitnet)

@@ -44,7 +44,7 @@ from d2kd.config import (
 )
 from d2kd.data import verify_images
 from d2kd.engine.diagnostics import DistillDiagnostics
-from d2kd.engine.hooks import TeacherInheritance, unwrap_model
+from d2kd.engine.hooks import DistillWeightSchedule, TeacherInheritance, unwrap_model
 from d2kd.engine.launch import launch
 from d2kd.engine.stages import run_stages
 from d2kd.modeling import PairingError, Teacher, WeightsError
@@ -103,6 +103,7 @@ def do_train(args, cfg, extra_hooks=()):
     model = create_ddp_model(model, **ddp_options(cfg))
     trainer = (AMPTrainer if cfg.train.amp.enabled else SimpleTrainer)(model, train_loader, optim)
     diagnostics_period = distill_diagnostics_period(cfg, model)
+    schedule = getattr(unwrap_model(model), "distill_schedule", None)
     checkpointer = DetectionCheckpointer(
         model,
         cfg.train.output_dir,
@@ -119,6 +120,7 @@ def do_train(args, cfg, extra_hooks=()):
             hooks.EvalHook(cfg.train.eval_period, lambda: do_test(cfg, model)),
             # after the checkpointer loaded train.init_checkpoint (before_train), so the copy stays
             TeacherInheritance() if getattr(unwrap_model(model), "inherit", ()) else None,
+            DistillWeightSchedule(schedule) if schedule is not None else None,
             # before the writer, so that its scalars are written in the same record
             DistillDiagnostics(diagnostics_period) if diagnostics_period else None,
             hooks.PeriodicWriter(

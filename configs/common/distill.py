@@ -28,6 +28,8 @@ model = L(DistillationDetector)(
     adapters="needed",
     # student modules to start from the teacher's weights, e.g. [proposal_generator]
     inherit=[],
+    # factor of every distillation loss over training (configs/common/distill_schedules.py)
+    distill_schedule=None,
 )
 train.max_iter = 1500
 train.eval_period = 1500

@@ -18,7 +18,7 @@ from detectron2.utils import comm
 from ..modeling.checkpoint import STUDENT_PREFIX, read_state_dict
 
 __all__ = ["EVAL_TASKS", "unwrap_model", "StageBanner", "StudentHandoff", "TeacherInheritance",
-           "StageResultWriter"]
+           "DistillWeightSchedule", "StageResultWriter"]
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +138,30 @@ class TeacherInheritance(HookBase):
                         self.trainer.start_iter)
             return
         self.copied_keys = model.inherit_from_teacher()
+
+
+class DistillWeightSchedule(HookBase):
+    """Sets the factor of every distillation loss from ``model.distill_schedule``.
+
+    Runs in ``before_step``: ``model.distill_weight_scale = schedule(iter / max_iter)``
+    on the (DDP-unwrapped) :class:`~d2kd.modeling.DistillationDetector`, the progress
+    detectron2's ``LRMultiplier`` gives the learning-rate schedule (a SAL stage has its
+    own), and puts it into the event storage as ``distill_weight_scale``.
+
+    Args:
+        schedule: an fvcore ``ParamScheduler``, called with the progress in [0, 1).
+    """
+
+    def __init__(self, schedule):
+        self._schedule = schedule
+
+    def before_step(self):
+        scale = float(self._schedule(self.trainer.iter / self.trainer.max_iter))
+        if not scale >= 0:  # also catches NaN
+            raise ValueError(f"model.distill_schedule gave {scale} at iteration {self.trainer.iter}; "
+                             "a loss factor must be >= 0")
+        unwrap_model(self.trainer.model).distill_weight_scale = scale
+        self.trainer.storage.put_scalar("distill_weight_scale", scale, smoothing_hint=False)
 
 
 class StageResultWriter(HookBase):

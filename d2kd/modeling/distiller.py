@@ -67,6 +67,12 @@ class DistillationDetector(nn.Module):
             ``train.init_checkpoint`` is loaded). See :mod:`d2kd.modeling.inheritance`.
         inherit_teacher: the teacher to inherit from (a name in ``teachers``);
             default the only (or first) one.
+        distill_schedule: an fvcore ``ParamScheduler`` (as detectron2 uses for the
+            learning rate): every distillation loss is multiplied by
+            ``distill_schedule(iter / max_iter)``, set before each step by the
+            tool's :class:`~d2kd.engine.hooks.DistillWeightSchedule` hook and logged
+            as ``distill_weight_scale`` (configs/common/distill_schedules.py: a
+            warm-up ramp, a decay). ``None``: a constant 1 (no hook).
     """
 
     @configurable
@@ -81,6 +87,7 @@ class DistillationDetector(nn.Module):
         adapters: str = "needed",
         inherit: Sequence[str] = (),
         inherit_teacher: str = "",
+        distill_schedule=None,
     ):
         super().__init__()
         if not hasattr(student, "backbone"):
@@ -112,6 +119,9 @@ class DistillationDetector(nn.Module):
             teacher_shapes = self._teachers[name].output_shape()
             self._pairs[name] = pair_levels_by_stride(student_shapes, teacher_shapes, levels)
             self.adapters[name] = build_adapters(student_shapes, teacher_shapes, self._pairs[name], adapters)
+        self.distill_schedule = distill_schedule
+        # the factor of every distillation loss in this step (DistillWeightSchedule sets it)
+        self.distill_weight_scale = 1.0
         self.inherit = tuple(inherit or ())
         self.inherit_teacher = inherit_teacher or next(iter(self._teachers))
         if self.inherit:
@@ -205,7 +215,7 @@ class DistillationDetector(nn.Module):
                 for key, value in loss(student_paired, teacher_paired, context).items():
                     if key in losses:
                         raise KeyError(f"Two distillation losses both return {key!r}")
-                    losses[key] = value
+                    losses[key] = value if self.distill_weight_scale == 1.0 else value * self.distill_weight_scale
         return losses
 
     def paired_features(

@@ -1,0 +1,10 @@
+"""FitNet from the independently trained R18w64 teacher (configs/baselines/
+fitnet_R18w64_to_R18_faster_rcnn.py) with the distillation weight ramped up over the
+first 20% of the schedule and decayed to 0 by its end (configs/common/distill_schedules.py):
+the weight-schedule row of the sanity profile (docs/RESULTS.md).
+"""
+from ..baselines.fitnet_R18w64_to_R18_faster_rcnn import dataloader, lr_multiplier, model, optimizer, train
+from ..common.distill_schedules import ramp_then_decay as _schedule
+
+model.distill_schedule = _schedule
+train.output_dir = "./output/sanity/fitnet_R18w64_to_R18_faster_rcnn_ramp"
