@@ -22,9 +22,12 @@ def test_summary_by_hand():
     assert s["means"] == {"loss_cls": 2.0, "loss_box_reg": 1.0, "loss_pkd_p3": 3.0, "loss_pkd_p4": 1.0}
     assert (s["detection"], s["distillation"]) == (3.0, 4.0)
     assert s["ratio"] == pytest.approx(4 / 3) and s["scale"] == pytest.approx(0.1 * 3 / 4)
+    # each batch's own ratio: 5 / 2 and 3 / 4 (min, median of two: the upper, max)
+    assert s["batch_ratios"] == pytest.approx((0.75, 2.5, 2.5))
     report = loss_scale.format_report(s, {"loss_pkd_p3", "loss_pkd_p4"}, 0.1)
     assert "| loss_pkd_p3 | 3 | 1.000 |" in report and "| distillation total | 4 | 1.333 |" in report
     assert "Multiply every distillation weight by 0.075" in report
+    assert "Per batch, distillation / detection: min 0.75, median 2.5, max 2.5" in report
     assert loss_scale.summarize(records[:1], set(), target=1.0)["scale"] is None  # nothing to scale
 
 

@@ -489,7 +489,7 @@ def _model_costs(results, work_dir, profile, size=LATENCY_SIZE):
 
 
 def benchmark_markdown(profile, tasks, results, model_costs, figures, command, results_path, left_out=()):
-    from d2kd.benchmark.report import TABLE_TITLES, main_table, segm_table, targets
+    from d2kd.benchmark.report import TABLE_TITLES, main_table, paired_table, segm_table, targets
     from d2kd.benchmark.runner import finished_at
 
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}"
@@ -523,6 +523,9 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
         lines += [f"### {title}", "", main_table(results, table), ""]
         if table == "mask_rcnn":
             lines += [segm_table(results, table), ""]
+        if table == "sanity":
+            lines += ["Seed-paired differences (seed k of a row against seed k of the row it is measured "
+                      "against: same start, data order and iterations):", "", paired_table(results, table), ""]
     verdicts = targets(results)
     if verdicts:
         lines += ["### Targets", ""]

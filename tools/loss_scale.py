@@ -2,7 +2,8 @@
 """How large each distillation loss is next to the detection loss, before training.
 
 Builds a distillation config's model (its teachers with their checkpoints, the
-student from ``train.init_checkpoint`` if one is set, else freshly initialised),
+student from ``train.init_checkpoint`` if one is set, else freshly initialised, and
+the modules of ``model.inherit`` copied from the teacher, as training starts),
 runs the training forward on ``--iters`` batches of the config's *training*
 loader without updating anything, and prints the mean of every loss, each
 distillation loss's share of the detection loss, and the weight that would make
@@ -35,9 +36,10 @@ def summarize(records: List[Dict[str, float]], distill_keys, target: float) -> d
 
     Returns:
         dict with ``means`` (name -> mean), ``detection`` and ``distillation`` totals,
-        ``ratio`` (distillation / detection) and ``scale`` (the factor to multiply
+        ``ratio`` (distillation / detection), ``scale`` (the factor to multiply
         every distillation weight by so that the ratio becomes ``target``; None when
-        the distillation total is 0).
+        the distillation total is 0) and ``batch_ratios`` (min, median, max over the
+        batches of each batch's own ratio; None without a detection loss).
     """
     sums = defaultdict(float)
     for record in records:
@@ -48,7 +50,13 @@ def summarize(records: List[Dict[str, float]], distill_keys, target: float) -> d
     distillation = sum(v for k, v in means.items() if k in distill_keys)
     ratio = distillation / detection if detection else float("inf")
     scale = target * detection / distillation if distillation else None
-    return dict(means=means, detection=detection, distillation=distillation, ratio=ratio, scale=scale)
+    per_batch = sorted(
+        sum(v for k, v in r.items() if k in distill_keys) / sum(v for k, v in r.items() if k not in distill_keys)
+        for r in records if any(v for k, v in r.items() if k not in distill_keys)
+    )
+    spread = (per_batch[0], per_batch[len(per_batch) // 2], per_batch[-1]) if per_batch else None
+    return dict(means=means, detection=detection, distillation=distillation, ratio=ratio, scale=scale,
+                batch_ratios=spread)
 
 
 def format_report(summary: dict, distill_keys, target: float) -> str:
@@ -59,6 +67,11 @@ def format_report(summary: dict, distill_keys, target: float) -> str:
         lines.append(f"| {key} | {value:.4g} | {share} |")
     lines.append(f"| detection total | {detection:.4g} | |")
     lines.append(f"| distillation total | {summary['distillation']:.4g} | {summary['ratio']:.3f} |")
+    if summary.get("batch_ratios"):
+        low, median, high = summary["batch_ratios"]
+        lines.append("")
+        lines.append(f"Per batch, distillation / detection: min {low:.3g}, median {median:.3g}, max {high:.3g} "
+                     "(if they differ widely, average over more batches: --iters).")
     if summary["scale"] is not None:
         lines.append("")
         lines.append(
@@ -82,6 +95,7 @@ def measure(cfg, iters: int) -> tuple:
         DetectionCheckpointer(model).load(cfg.train.init_checkpoint)
     if not hasattr(model, "distill_losses"):
         raise SystemExit(f"{type(model).__name__} is not a distillation model (no distill_losses)")
+    model.inherit_from_teacher()  # model.inherit: the student starts training with these weights
     model.train()
     loader = iter(instantiate(cfg.dataloader.train))
     records, distill_keys = [], set()

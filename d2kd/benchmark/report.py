@@ -7,10 +7,11 @@ of the teacher-student gap a method closes, and the training cost per iteration.
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .plan import REFERENCE_ROLES, Row
+from .plan import FIRST_ROLES, REFERENCE_ROLES, Row
 from .runner import Task
 
-__all__ = ["RowResult", "mean_std", "collect", "main_table", "segm_table", "targets", "gap_closed"]
+__all__ = ["RowResult", "mean_std", "collect", "main_table", "segm_table", "targets", "gap_closed",
+           "paired_differences", "paired_table"]
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 TABLE_TITLES = {
@@ -18,6 +19,7 @@ TABLE_TITLES = {
     "mkd_ablation": "MKD ablation: one term dropped at a time (MKD table 4 analogue)",
     "dfmsd_ablation": "DFMSD ablation: SAL, ME and SFA alone and in pairs (DFMSD table 11 analogue; the full method is the DFMSD row above)",
     "mask_rcnn": "Instance segmentation: Mask R-CNN students (MKD table 2 analogue)",
+    "sanity": "Sanity: does knowledge reach the student? (a) a same-lineage and (b) an independent teacher",
 }
 
 
@@ -137,8 +139,7 @@ def targets(results: Dict[str, RowResult], methods: Sequence[str] = ("mkd", "dfm
         if method is None or student is None:
             continue
         gain = method.mean() - student.mean()
-        plain = dict(zip(student.seeds, student.values("AP")))
-        paired = [(s, ap - plain[s]) for s, ap in zip(method.seeds, method.values("AP")) if s in plain]
+        paired = paired_differences(method, student)
         every = all(d > 0 for _, d in paired)
         met = gain >= margin and every and len(paired) >= 3
         detail = ", ".join(f"seed {s}: {d:+.2f}" for s, d in paired)
@@ -148,3 +149,43 @@ def targets(results: Dict[str, RowResult], methods: Sequence[str] = ("mkd", "dfm
             "every seed better, 3 seeds",
         ))
     return verdicts
+
+
+def _versus(results: Dict[str, RowResult], result: RowResult) -> Optional[RowResult]:
+    """The row ``result`` is measured against: its ``versus`` row, else its table's plain student."""
+    if result.row.versus:
+        return results.get(result.row.versus)
+    return _reference(results, result.row.table, "student")
+
+
+def paired_differences(method: RowResult, reference: RowResult) -> List[Tuple[int, float]]:
+    """(seed, AP of ``method`` - AP of ``reference``) for every seed both rows have."""
+    plain = dict(zip(reference.seeds, reference.values("AP")))
+    return [(s, ap - plain[s]) for s, ap in zip(method.seeds, method.values("AP")) if s in plain]
+
+
+def paired_table(results: Dict[str, RowResult], table: str) -> str:
+    """Markdown: each row's AP per seed, mean ± std, and its seed-paired differences from the
+    row it is measured against (:func:`_versus`), with whether every seed is better."""
+    rows = [r for r in results.values() if r.row.table == table]
+    seeds = sorted({s for r in rows for s in r.seeds})
+    lines = [
+        "| row | " + " | ".join(f"AP seed {s}" for s in seeds) + " | AP mean ± std | against | "
+        "Δ per seed | Δ mean | every seed better |",
+        "|---|" + "---|" * (len(seeds) + 5),
+    ]
+    for r in rows:
+        by_seed = dict(zip(r.seeds, r.values("AP")))
+        cells = [f"{by_seed[s]:.2f}" if s in by_seed else "" for s in seeds]
+        against = delta = mean_delta = every = ""
+        reference = None if r.row.role in FIRST_ROLES else _versus(results, r)
+        if reference is not None and reference is not r:
+            paired = paired_differences(r, reference)
+            if paired:
+                against = reference.row.name
+                delta = ", ".join(f"{d:+.2f}" for _, d in paired)
+                mean_delta = f"{sum(d for _, d in paired) / len(paired):+.2f}"
+                every = "yes" if all(d > 0 for _, d in paired) else "no"
+        lines.append(f"| {r.row.label} | " + " | ".join(cells) + f" | {r.cell('AP')} | {against} | {delta} | "
+                     f"{mean_delta} | {every} |")
+    return "\n".join(lines)

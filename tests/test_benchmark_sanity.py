@@ -1,0 +1,90 @@
+"""The sanity profile of tools/benchmark.py (d2kd/benchmark/plan.py, SANITY_*): its plan, and
+the seed-paired table it is reported in, by hand."""
+import pytest
+
+from d2kd.benchmark.plan import (PROFILES, SANITY_RATIO_AT_WEIGHT_1, SANITY_RATIOS, SANITY_ROWS, Profile, Row,
+                                 row_by_name)
+from d2kd.benchmark.report import collect, paired_table
+from d2kd.benchmark.runner import BenchmarkError, plan_tasks
+from test_benchmark_results import _finished
+
+
+def _tasks(tmp_path):
+    sanity = PROFILES["sanity"]
+    return {t.name: t for t in plan_tasks(sanity, [row_by_name(n) for n in sanity.rows], str(tmp_path))}
+
+
+def _value(task, key):
+    (value,) = [c.split("=", 1)[1] for c in task.command if c.startswith(key + "=")]
+    return value
+
+
+def test_sanity_profile_starts_teacher_a_from_the_warm_up_and_pairs_every_row(tmp_path):
+    sanity = PROFILES["sanity"]
+    tasks = _tasks(tmp_path)
+    init = tasks["sanity_init/seed0"]
+    lineage, wide = tasks["sanity_teacher_lineage/seed0"], tasks["sanity_teacher_wide/seed0"]
+    assert _value(lineage, "train.init_checkpoint") == f"{init.output_dir}/model_final.pth"
+    assert lineage.needs == (init.name,)
+    assert not any(c.startswith("train.init_checkpoint") for c in wide.command) and wide.needs == ()
+    assert _value(lineage, "train.max_iter") == _value(wide, "train.max_iter") == str(sanity.teacher_iters)
+    for name, task in tasks.items():
+        row = task.row
+        if row.role in ("teacher", "init"):
+            continue
+        assert task.seed in (0, 1, 2) and _value(task, "train.seed") == str(task.seed)
+        if row.from_scratch:  # distilled from the start: the warm-up's iterations too, no warm-up weights
+            assert not any(c.startswith("train.init_checkpoint") for c in task.command), name
+            assert _value(task, "train.max_iter") == str(sanity.init_iters + sanity.student_iters)
+        else:
+            assert _value(task, "train.init_checkpoint") == f"{init.output_dir}/model_final.pth", name
+            assert _value(task, "train.max_iter") == str(sanity.student_iters)
+        # gradient diagnostics in the distillation rows only (a plain detector refuses the key)
+        assert ("train.distill_diagnostics_period=50" in task.command) == (row.role == "baseline"), name
+        if row.role == "baseline":
+            teacher = lineage if "lineage" in row.name else wide
+            assert _value(task, "model.teachers.weights") == f"{teacher.output_dir}/model_final.pth", name
+    assert {n.split("/")[0] for n in tasks if n.endswith("seed2")} == {
+        r.name for r in SANITY_ROWS if r.role not in ("teacher", "init")}
+
+
+def test_sanity_weights_follow_the_one_rule_and_practices_change_one_thing(tmp_path):
+    tasks = _tasks(tmp_path)
+    for name, task in tasks.items():
+        row = task.row
+        if row.role != "baseline":
+            continue
+        kind, ratio = row.name[len("sanity_"):].rsplit("_", 1)
+        measured = SANITY_RATIO_AT_WEIGHT_1["wide" if kind == "wide_ramp" else kind]
+        assert float(_value(task, "model.distill_losses.0.weight")) == pytest.approx(
+            SANITY_RATIOS[ratio] / measured, rel=1e-3), name
+    assert _value(tasks["sanity_wide_adapters_lo/seed0"], "model.adapters") == "always"
+    assert _value(tasks["sanity_wide_inherit_lo/seed0"], "model.inherit").startswith("[proposal_generator,")
+    assert row_by_name("sanity_wide_scratch_lo").versus == "sanity_student_scratch"
+    assert not set(PROFILES["full"].rows) & {r.name for r in SANITY_ROWS}
+
+
+def test_a_teacher_from_the_warm_up_needs_a_warm_up_row(tmp_path):
+    teacher = row_by_name("sanity_teacher_lineage")
+    profile = Profile(name="x", rows=(teacher.name,), student_iters=1, teacher_iters=1)
+    with pytest.raises(BenchmarkError, match="trains on from the students' warm-up .* has no warm-up row"):
+        plan_tasks(profile, [teacher], str(tmp_path))
+
+
+def test_paired_table_by_hand():
+    student = Row("s", "Plain", "sanity", "c.py", role="student", headline=True)
+    method = Row("m", "FitNet", "sanity", "f.py", role="baseline", all_seeds=True)
+    scratch = Row("s0", "Plain from scratch", "sanity", "c.py", role="student", from_scratch=True)
+    late = Row("m0", "FitNet from scratch", "sanity", "f.py", role="baseline", from_scratch=True, versus="s0")
+    tasks = [_finished(student, s, ap) for s, ap in [(0, 6.0), (1, 7.0), (2, 6.5)]]
+    tasks += [_finished(method, s, ap) for s, ap in [(0, 7.0), (1, 6.5), (2, 8.0)]]
+    tasks += [_finished(scratch, s, ap) for s, ap in [(0, 3.0), (1, 4.0)]]
+    tasks += [_finished(late, s, ap) for s, ap in [(0, 3.5), (1, 4.25)]]
+    table = paired_table(collect(tasks, [student, method, scratch, late]), "sanity")
+    lines = table.splitlines()
+    assert lines[0].startswith("| row | AP seed 0 | AP seed 1 | AP seed 2 | AP mean ± std | against |")
+    # 7 - 6, 6.5 - 7, 8 - 6.5; mean +0.67; seed 1 worse
+    assert "| FitNet | 7.00 | 6.50 | 8.00 | 7.17 ± 0.76 | s | +1.00, -0.50, +1.50 | +0.67 | no |" in lines
+    # measured against its own reference row (versus), on the seeds both have
+    assert "| FitNet from scratch | 3.50 | 4.25 |  | 3.88 ± 0.53 | s0 | +0.50, +0.25 | +0.38 | yes |" in lines
+    assert "| Plain | 6.00 | 7.00 | 6.50 | 6.50 ± 0.50 |  |  |  |  |" in lines
