@@ -399,6 +399,25 @@ def test_tiny_benchmark_writes_a_well_formed_results_section(tiny_benchmark):
     assert started <= first <= min(d for _, d in runs) <= max(d for _, d in runs) <= last <= written
 
 
+def test_tiny_benchmark_writes_its_results_json(tiny_benchmark):
+    """docs/results/<profile>.json: the per-seed APs the tables are built from."""
+    _, profile, _, _, _, results, results_path, _, _ = tiny_benchmark
+    document = json.loads((results_path.parent / "results" / "tiny.json").read_text())
+    assert {k: document[k] for k in ("profile", "split", "command")} == {
+        "profile": "tiny", "split": "val", "command": "python tools/benchmark.py --test"}
+    rows = {r["name"]: r for r in document["rows"]}
+    assert set(rows) == set(results)
+    methods = {name: r["method"] for name, r in rows.items()}
+    assert methods["student"] == "plain" and methods["fitnet"] == "fitnet" and methods["mkd"] == "mkd"
+    assert methods["dfmsd"] == "dfmsd" and methods["teacher_strong"] == "teacher"
+    student = rows["student"]
+    assert student["role"] == "student" and student["iterations"] == profile.student_iters
+    assert student["seeds"] == {str(s): ap for s, ap in zip(results["student"].seeds, results["student"].values("AP"))}
+    assert student["mean"] == pytest.approx(results["student"].mean())
+    assert rows["dfmsd"]["iterations"] == profile.student_iters  # both SAL stages together
+    assert set(rows["mask_mkd"]["segm_seeds"]) == {"0"} and "segm_seeds" not in rows["mkd"]
+
+
 def test_tiny_benchmark_second_run_is_cached(tiny_benchmark):
     tool, profile, rows, tmp, tasks, _, results_path, _, _ = tiny_benchmark
     log = []

@@ -293,7 +293,7 @@ def run_benchmark(profile, rows, work_dir, results_path, jobs=1, costs=True, plo
     Returns ``(tasks, results)``; ``results`` maps row names to ``RowResult``.
     """
     from d2kd.benchmark.plan import FIRST_ROLES
-    from d2kd.benchmark.report import collect
+    from d2kd.benchmark.report import collect, results_document
     from d2kd.benchmark.runner import plan_tasks, run_tasks
 
     tasks = plan_tasks(profile, rows, work_dir)
@@ -316,7 +316,22 @@ def run_benchmark(profile, rows, work_dir, results_path, jobs=1, costs=True, plo
     section = benchmark_markdown(profile, tasks, results, model_costs, figures, command, results_path,
                                  left_out=left_out)
     write_section(results_path, f"benchmark-{profile.name}", section)
+    write_results_json(os.path.join(figures_dir, f"{profile.name}.json"),
+                       results_document(profile, results, command, str(datetime.date.today()), _machine()))
     return tasks, results
+
+
+def _machine():
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}"
+
+
+def write_results_json(path, document):
+    """Write ``document`` to ``path`` atomically (a temporary file, then a rename)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(document, f, indent=1)
+    os.replace(tmp, path)
 
 
 def _draw_figures(profile, tasks, results, folder):
@@ -492,7 +507,7 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
     from d2kd.benchmark.report import TABLE_TITLES, main_table, paired_table, segm_table, targets
     from d2kd.benchmark.runner import finished_at
 
-    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}"
+    machine = _machine()
     lines = [
         f"## Benchmark '{profile.name}': {profile.description}",
         "",

@@ -11,7 +11,7 @@ from .plan import FIRST_ROLES, REFERENCE_ROLES, Row
 from .runner import Task
 
 __all__ = ["RowResult", "mean_std", "collect", "main_table", "segm_table", "targets", "gap_closed",
-           "paired_differences", "paired_table"]
+           "paired_differences", "paired_table", "method_of", "results_document"]
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 TABLE_TITLES = {
@@ -189,3 +189,39 @@ def paired_table(results: Dict[str, RowResult], table: str) -> str:
         lines.append(f"| {r.row.label} | " + " | ".join(cells) + f" | {r.cell('AP')} | {against} | {delta} | "
                      f"{mean_delta} | {every} |")
     return "\n".join(lines)
+
+
+def method_of(row: Row) -> str:
+    """The row's method in lower case: ``plain`` for a plain student, ``teacher`` /
+    ``init`` for those roles, else the first word of its config's file name (``fitnet``,
+    ``pkd``, ``mkd``, ``dfmsd``, ...; ``dfmsd_onestage`` for the one-stage DFMSD)."""
+    if row.role == "student":
+        return "plain"
+    if row.role in FIRST_ROLES:
+        return row.role
+    stem = row.config.rsplit("/", 1)[-1]
+    return "dfmsd_onestage" if stem.startswith("dfmsd_onestage") else stem.split("_", 1)[0].lower()
+
+
+def results_document(profile, results: Dict[str, RowResult], command: str, date: str, machine: str,
+                     split: str = "val") -> dict:
+    """The machine-readable results of a profile (``docs/results/<profile>.json``): per row its
+    method, role, iterations, bbox AP per seed (and mask AP, for Mask R-CNN rows), mean and
+    std, and every COCO metric per seed."""
+    rows = []
+    for r in results.values():
+        entry = {
+            "name": r.row.name, "label": r.row.label, "table": r.row.table, "method": method_of(r.row),
+            "role": r.row.role, "iterations": profile.iterations(r.row) * r.row.stages,
+            "overrides": list(r.row.overrides),
+            "seeds": {str(s): ap for s, ap in zip(r.seeds, r.values("AP"))},
+            "mean": r.mean(), "std": r.std(),
+            "metrics": {str(t.seed): t.result["metrics"] for t in r.tasks},
+        }
+        if r.row.versus:
+            entry["versus"] = r.row.versus
+        if r.row.segm:
+            entry["segm_seeds"] = {str(s): ap for s, ap in zip(r.seeds, r.values("AP", "segm"))}
+        rows.append(entry)
+    return {"profile": profile.name, "split": split, "command": command, "date": date, "machine": machine,
+            "rows": rows}
