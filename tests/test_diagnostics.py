@@ -34,17 +34,17 @@ def test_parameter_groups_split_backbone_neck_heads_and_skip_frozen():
 
 
 def test_term_names_drop_the_level_and_terms_sum_levels():
-    assert term_name("loss_fitnet_p3", ["p3", "p4"]) == "loss_fitnet"
-    assert term_name("loss_mkd_fea_p10", ["p1", "p10"]) == "loss_mkd_fea"
-    assert term_name("loss_cls", ["p3"]) == "loss_cls"
+    assert term_name("loss_fitnet_p3", ["p3", "p4"]) == "fitnet"
+    assert term_name("loss_mkd_fea_p10", ["p1", "p10"]) == "mkd_fea"
+    assert term_name("loss_cls", ["p3"]) == "cls"
     losses = {k: torch.tensor(v) for k, v in
               {"loss_cls": 1.0, "loss_box_reg": 2.0, "loss_fitnet_p2": 3.0, "loss_fitnet_p3": 4.0,
                "loss_mkd_fea_p2": 5.0}.items()}
     terms = loss_terms(losses, ["loss_cls", "loss_box_reg"], ["p2", "p3"])
     assert {k: float(v) for k, v in terms.items()} == {
-        "detection": 3.0, "loss_fitnet": 7.0, "loss_mkd_fea": 5.0, "distill": 12.0}
+        "detection": 3.0, "fitnet": 7.0, "mkd_fea": 5.0, "distill": 12.0}
     one = loss_terms({k: losses[k] for k in ("loss_cls", "loss_fitnet_p2")}, ["loss_cls"], ["p2"])
-    assert list(one) == ["detection", "loss_fitnet"]  # no "distill" twin of a single term
+    assert list(one) == ["detection", "fitnet"]  # no "distill" twin of a single term
     with pytest.raises(KeyError, match="loss_box_reg"):
         loss_terms({"loss_cls": losses["loss_cls"]}, ["loss_cls", "loss_box_reg"], ["p2"])
 
@@ -55,15 +55,15 @@ def test_norms_ratios_and_cosines_are_the_hand_computed_ones():
     # d(detection)/d(w1, w2, w3) = [1, 0], [0, 2], [3]; d(distill)/d(...) = [1, 1], [0, -1], 0
     detection = w1 @ torch.tensor([1.0, 0.0]) + w2 @ torch.tensor([0.0, 2.0]) + 3 * w3.sum()
     distill = w1 @ torch.tensor([1.0, 1.0]) - w2[1]
-    out = gradient_diagnostics({"detection": detection, "loss_fitnet": distill},
+    out = gradient_diagnostics({"detection": detection, "fitnet": distill},
                                student_parameter_groups(student))
     expected = {
         "grad_norm/detection/backbone": 1.0, "grad_norm/detection/neck": 2.0, "grad_norm/detection/heads": 3.0,
-        "grad_norm/loss_fitnet/backbone": math.sqrt(2), "grad_norm/loss_fitnet/neck": 1.0,
-        "grad_norm/loss_fitnet/heads": 0.0,
-        "grad_ratio/loss_fitnet/backbone": math.sqrt(2), "grad_ratio/loss_fitnet/neck": 0.5,
-        "grad_ratio/loss_fitnet/heads": 0.0,
-        "grad_cos/loss_fitnet/backbone": 1 / math.sqrt(2), "grad_cos/loss_fitnet/neck": -1.0,
+        "grad_norm/fitnet/backbone": math.sqrt(2), "grad_norm/fitnet/neck": 1.0,
+        "grad_norm/fitnet/heads": 0.0,
+        "grad_ratio/fitnet/backbone": math.sqrt(2), "grad_ratio/fitnet/neck": 0.5,
+        "grad_ratio/fitnet/heads": 0.0,
+        "grad_cos/fitnet/backbone": 1 / math.sqrt(2), "grad_cos/fitnet/neck": -1.0,
     }
     assert set(out) == set(expected)  # no cosine with a zero gradient (heads)
     for key, value in expected.items():

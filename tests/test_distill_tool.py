@@ -240,16 +240,16 @@ def test_diagnostics_hook_writes_gradient_balance_and_leaves_training_unchanged(
         record = records[iteration]
         for part in ("backbone", "neck", "heads"):
             assert record[f"grad_norm/detection/{part}"] > 0
-        assert record["grad_norm/loss_fitnet/neck"] > 0 and record["grad_norm/loss_fitnet/backbone"] > 0
-        assert record["grad_norm/loss_fitnet/heads"] == 0  # features do not reach the heads
-        assert record["grad_ratio/loss_fitnet/neck"] == pytest.approx(
-            record["grad_norm/loss_fitnet/neck"] / record["grad_norm/detection/neck"], rel=1e-6)
-        assert -1 <= record["grad_cos/loss_fitnet/neck"] <= 1
-        assert "grad_cos/loss_fitnet/heads" not in record
+        assert record["grad_norm/fitnet/neck"] > 0 and record["grad_norm/fitnet/backbone"] > 0
+        assert record["grad_norm/fitnet/heads"] == 0  # features do not reach the heads
+        assert record["grad_ratio/fitnet/neck"] == pytest.approx(
+            record["grad_norm/fitnet/neck"] / record["grad_norm/detection/neck"], rel=1e-6)
+        assert -1 <= record["grad_cos/fitnet/neck"] <= 1
+        assert "grad_cos/fitnet/heads" not in record
     assert list(out.glob("events.out.tfevents.*"))
     from tool_runs import load_tool
 
-    assert "| loss_fitnet | neck |" in load_tool("plot_diagnostics").summary_table(read_metrics(out))
+    assert "| fitnet | neck |" in load_tool("plot_diagnostics").summary_table(read_metrics(out))
     with_diag = torch.load(out / "model_final.pth", weights_only=True)["model"]
     without = torch.load(distilled_run / "model_final.pth", weights_only=True)["model"]
     assert with_diag.keys() == without.keys()

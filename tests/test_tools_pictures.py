@@ -131,24 +131,24 @@ def test_frequency_mask_picture(tmp_path):
 
 plot_diagnostics = load_tool("plot_diagnostics")
 DIAG_RECORDS = [
-    {"iteration": 1, "total_loss": 2.0, "grad_ratio/loss_fitnet/neck": 4.0, "grad_cos/loss_fitnet/neck": 0.1,
-     "grad_ratio/loss_fitnet/heads": 0.0, "grad_norm/detection/neck": 2.0},
-    {"iteration": 3, "grad_ratio/loss_fitnet/neck": 2.0, "grad_cos/loss_fitnet/neck": -0.3,
-     "grad_ratio/loss_fitnet/heads": 0.0},
-    {"iteration": 5, "grad_ratio/loss_fitnet/neck": 1.0, "grad_cos/loss_fitnet/neck": 0.5,
-     "grad_ratio/loss_fitnet/heads": 0.0},
-    {"iteration": 3, "grad_ratio/loss_fitnet/neck": 3.0},  # a resumed run wrote iteration 3 again
+    {"iteration": 1, "total_loss": 2.0, "grad_ratio/fitnet/neck": 4.0, "grad_cos/fitnet/neck": 0.1,
+     "grad_ratio/fitnet/heads": 0.0, "grad_norm/detection/neck": 2.0},
+    {"iteration": 3, "grad_ratio/fitnet/neck": 2.0, "grad_cos/fitnet/neck": -0.3,
+     "grad_ratio/fitnet/heads": 0.0},
+    {"iteration": 5, "grad_ratio/fitnet/neck": 1.0, "grad_cos/fitnet/neck": 0.5,
+     "grad_ratio/fitnet/heads": 0.0},
+    {"iteration": 3, "grad_ratio/fitnet/neck": 3.0},  # a resumed run wrote iteration 3 again
     {"bbox/AP": 1.0},
 ]
 
 
 def test_diagnostics_series_and_summary_medians():
     ratios = plot_diagnostics.diagnostics_series(DIAG_RECORDS, "grad_ratio")
-    assert ratios[("loss_fitnet", "neck")] == ([1, 3, 5], [4.0, 3.0, 1.0])
+    assert ratios[("fitnet", "neck")] == ([1, 3, 5], [4.0, 3.0, 1.0])
     assert plot_diagnostics.diagnostics_series(DIAG_RECORDS, "grad_norm") == {("detection", "neck"): ([1], [2.0])}
     table = plot_diagnostics.summary_table(DIAG_RECORDS)
-    assert "| loss_fitnet | neck | 3 | +0.100 | 3 |" in table  # medians of (4, 3, 1) and (0.1, -0.3, 0.5)
-    assert "| loss_fitnet | heads | 0 | (zero gradient) | 3 |" in table
+    assert "| fitnet | neck | 3 | +0.100 | 3 |" in table  # medians of (4, 3, 1) and (0.1, -0.3, 0.5)
+    assert "| fitnet | heads | 0 | (zero gradient) | 3 |" in table
     with pytest.raises(ValueError, match="distill_diagnostics_period"):
         plot_diagnostics.summary_table([{"iteration": 0, "total_loss": 1.0}])
 

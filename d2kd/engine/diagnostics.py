@@ -16,7 +16,8 @@ where ``part`` is the student's ``backbone`` (``backbone.bottom_up``), ``neck``
 (the rest of ``backbone``: the FPN) or ``heads`` (everything else: RPN and ROI
 heads, or RetinaNet's head), and ``term`` is ``detection`` (the student's own
 losses), ``distill`` (all distillation losses) or one distillation term
-(``loss_<method>[_<suffix>]``, its levels summed). Distillation losses act on
+(``<method>[_<suffix>]`` for the keys ``loss_<method>[_<suffix>]_<level>``, its levels
+summed: ``fitnet``, ``mkd_fea``). Distillation losses act on
 backbone features, so their gradient on ``heads`` is zero; no cosine is written
 where either gradient is zero.
 """
@@ -55,7 +56,11 @@ def student_parameter_groups(student: nn.Module) -> "OrderedDict[str, List[nn.Pa
 
 
 def term_name(key: str, levels: Iterable[str]) -> str:
-    """``loss_fitnet_p3`` -> ``loss_fitnet``: a distillation loss key without its level."""
+    """``loss_fitnet_p3`` -> ``fitnet``: a distillation loss key without ``loss_`` and its
+    level (the scalars' names then hold no "loss", which detectron2's console printer would
+    list with the losses at every log line)."""
+    if key.startswith("loss_"):
+        key = key[len("loss_"):]
     for level in sorted(levels, key=len, reverse=True):
         if key.endswith("_" + level):
             return key[: -len(level) - 1]
