@@ -33,7 +33,7 @@ def test_sanity_profile_starts_teacher_a_from_the_warm_up_and_pairs_every_row(tm
         if row.role in ("teacher", "init"):
             continue
         assert task.seed in (0, 1, 2) and _value(task, "train.seed") == str(task.seed)
-        if row.from_scratch:  # distilled from the start: the warm-up's iterations too, no warm-up weights
+        if row.own_start:  # distilled from the start: the warm-up's iterations too, no warm-up weights
             assert not any(c.startswith("train.init_checkpoint") for c in task.command), name
             assert _value(task, "train.max_iter") == str(sanity.init_iters + sanity.student_iters)
         else:
@@ -74,8 +74,8 @@ def test_a_teacher_from_the_warm_up_needs_a_warm_up_row(tmp_path):
 def test_paired_table_by_hand():
     student = Row("s", "Plain", "sanity", "c.py", role="student", headline=True)
     method = Row("m", "FitNet", "sanity", "f.py", role="baseline", all_seeds=True)
-    scratch = Row("s0", "Plain from scratch", "sanity", "c.py", role="student", from_scratch=True)
-    late = Row("m0", "FitNet from scratch", "sanity", "f.py", role="baseline", from_scratch=True, versus="s0")
+    scratch = Row("s0", "Plain from scratch", "sanity", "c.py", role="student", own_start=True)
+    late = Row("m0", "FitNet from scratch", "sanity", "f.py", role="baseline", own_start=True, versus="s0")
     tasks = [_finished(student, s, ap) for s, ap in [(0, 6.0), (1, 7.0), (2, 6.5)]]
     tasks += [_finished(method, s, ap) for s, ap in [(0, 7.0), (1, 6.5), (2, 8.0)]]
     tasks += [_finished(scratch, s, ap) for s, ap in [(0, 3.0), (1, 4.0)]]

@@ -41,10 +41,10 @@ class Row:
         from_init: a teacher trained on from the profile's warm-up checkpoint
             (``student_init``) instead of from scratch: a teacher of the
             student's own lineage (the sanity profile's row (a)).
-        from_scratch: a student row that does not start from the warm-up but from
-            a fresh initialisation, and trains the warm-up's iterations as well
-            (``init_iters + student_iters``): distillation from the start of the
-            student's schedule.
+        own_start: a student row that does not start from the warm-up but from its
+            config's own initialisation (fresh, or the pretrained backbone the config
+            loads), and trains the warm-up's iterations as well (``init_iters +
+            student_iters``): distillation from the start of the student's schedule.
         versus: the row this one is measured against, seed by seed (default: the
             plain student of its table).
     """
@@ -60,7 +60,7 @@ class Row:
     segm: bool = False
     all_seeds: bool = False
     from_init: bool = False
-    from_scratch: bool = False
+    own_start: bool = False
     versus: str = ""
 
 
@@ -107,7 +107,7 @@ class Profile:
     def iterations(self, row: Row) -> int:
         """Iterations per stage of ``row``."""
         total = {"teacher": self.teacher_iters, "init": self.init_iters}.get(row.role, self.student_iters)
-        if row.from_scratch:
+        if row.own_start:
             total = self.init_iters + self.student_iters
         return max(1, total // row.stages)
 
@@ -213,6 +213,7 @@ SANITY_RATIO_AT_WEIGHT_1 = {
     "wide_inherit": 51.27,  # with the RPN and FPN output convs copied from the teacher; 37-100
     "wide_pkd": 2.835,  # PKD, teacher (b); 2.6-3.2
     "wide_scratch": 38.07,  # FitNet, teacher (b), a fresh student (no warm-up); 24-73
+    "wide_mobilenet": 32.98,  # FitNet, teacher (b), the ImageNet MobileNetV2 student; 19-58
 }
 # the practices of part 3 run at the 0.1x ratio of the shipped configs (decided before the runs)
 SANITY_PRACTICE_RATIO = "lo"
@@ -260,9 +261,16 @@ SANITY_ROWS: List[Row] = [
                 config="configs/sanity/fitnet_R18w64_to_R18_faster_rcnn_ramp.py", calibrated_as="wide"),
     Row("sanity_student_scratch", "Student from scratch (no distillation), warm-up + student iterations",
         "sanity", "configs/Shapes/faster_rcnn_R18_FPN.py", role="student", all_seeds=True,
-        from_scratch=True),
+        own_start=True),
     _sanity_row("wide_scratch", SANITY_PRACTICE_RATIO, "FitNet from scratch (distilled from the start)",
-                from_scratch=True, versus="sanity_student_scratch"),
+                own_start=True, versus="sanity_student_scratch"),
+    # the pretrained student: MobileNetV2-FPN from torchvision's ImageNet weights (both rows
+    # start there and train the warm-up's iterations too)
+    Row("sanity_student_mobilenet", "Student MobileNetV2-FPN from ImageNet (no distillation)", "sanity",
+        "configs/Shapes/faster_rcnn_MobileNetV2_FPN.py", role="student", all_seeds=True, own_start=True),
+    _sanity_row("wide_mobilenet", SANITY_PRACTICE_RATIO, "FitNet, MobileNetV2-FPN student from ImageNet,",
+                config="configs/sanity/fitnet_R18w64_to_MobileNetV2_faster_rcnn.py", own_start=True,
+                versus="sanity_student_mobilenet"),
 ]
 ROWS += SANITY_ROWS
 

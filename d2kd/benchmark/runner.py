@@ -233,7 +233,7 @@ def plan_tasks(
         cfg = _load(row.config, [*profile.overrides_of(row), *row.overrides])
         weights = _teacher_weights_keys(cfg)
         extra, needs, dep_keys = [], [], []
-        if init is not None and not row.from_scratch:
+        if init is not None and not row.own_start:
             extra.append(f"train.init_checkpoint={os.path.join(init.output_dir, FINAL_CHECKPOINT)}")
             needs.append(init.name)
             dep_keys.append(init.key)

