@@ -212,7 +212,7 @@ def check_min_input_size(cfg):
     still). Nothing is checked when the model has no ``min_input_size`` or the
     mapper no ``ResizeShortestEdge``. A config with ``stages`` is checked stage
     by stage, each with its own model and mapper (see
-    :func:`d2kd.engine.stages.stage_config`).
+    :func:`d2kd.config.stages.stage_config`).
 
     Raises:
         ConfigError: naming both sizes and the override that fixes it.
@@ -221,7 +221,7 @@ def check_min_input_size(cfg):
     if not stages:
         _check_one_min_input_size(cfg)
         return
-    from ..engine.stages import stage_config, stage_name  # the engine imports this package
+    from .stages import stage_config, stage_name
 
     for index in range(len(stages)):
         _check_one_min_input_size(

@@ -52,6 +52,7 @@ from detectron2.utils import comm
 from detectron2.utils.env import seed_all_rng
 
 from ..config import ConfigError, check_output_dir
+from ..config.stages import stage_config, stage_dir_name, stage_name
 from ..modeling.checkpoint import WeightsError
 from ..utils.env import resolve_device
 from ..utils.logger import setup_project_loggers
@@ -79,48 +80,6 @@ FINAL_CHECKPOINT = "model_final.pth"
 RESULT_FILE = "stage_result.json"
 SUMMARY_FILE = "stages_summary"  # .json and .md
 TABLE_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
-
-
-def stage_dir_name(index: int) -> str:
-    """Sub-directory of stage ``index`` (0-based): ``stage1``, ``stage2``, ..."""
-    return f"stage{index + 1}"
-
-
-def stage_name(cfg, index: int) -> str:
-    """The stage's ``name``, default ``stage<k>``."""
-    return str(cfg.stages[index].get("name", None) or stage_dir_name(index))
-
-
-def _merge_into(parent: DictConfig, key: str, value) -> None:
-    """Merge a plain (unresolved) override ``value`` into ``parent[key]``."""
-    current = parent.get(key, None) if key in parent else None
-    if isinstance(value, dict) and "_target_" not in value and isinstance(current, DictConfig):
-        for sub_key, sub_value in value.items():
-            _merge_into(current, sub_key, sub_value)
-    else:
-        parent[key] = value
-
-
-def stage_config(cfg, index: int):
-    """The full config of stage ``index`` (0-based): the top-level config
-    without ``stages``, the stage's overrides merged in, ``train.output_dir``
-    set to its sub-directory and, after the first stage, ``train.init_checkpoint``
-    cleared (the student comes from the previous stage) unless the stage sets it."""
-    stage = cfg.stages[index]
-    overrides = OmegaConf.to_container(stage, resolve=False) if isinstance(stage, DictConfig) else dict(stage)
-    out = copy.deepcopy(cfg)
-    out.pop("stages")
-    for key, value in overrides.items():
-        if key == "name":
-            continue
-        if key not in out:
-            out[key] = value
-        else:
-            _merge_into(out, key, value)
-    out.train.output_dir = os.path.join(cfg.train.output_dir, stage_dir_name(index))
-    if index > 0 and "init_checkpoint" not in overrides.get("train", {}):
-        out.train.init_checkpoint = ""
-    return out
 
 
 def _hands_off(cfg, index: int) -> bool:

@@ -1,0 +1,54 @@
+"""SAL stages as configs: the config of one stage of a staged (``stages``) config.
+
+Pure config manipulation, so that the config checks (:mod:`d2kd.config.checks`) and the
+stage runner (:mod:`d2kd.engine.stages`) both use it and the layering reads one way:
+the engine imports the config package, never the reverse.
+"""
+import copy
+import os
+
+from omegaconf import DictConfig, OmegaConf
+
+__all__ = ["stage_dir_name", "stage_name", "stage_config"]
+
+
+def stage_dir_name(index: int) -> str:
+    """Sub-directory of stage ``index`` (0-based): ``stage1``, ``stage2``, ..."""
+    return f"stage{index + 1}"
+
+
+def stage_name(cfg, index: int) -> str:
+    """The stage's ``name``, default ``stage<k>``."""
+    return str(cfg.stages[index].get("name", None) or stage_dir_name(index))
+
+
+def _merge_into(parent: DictConfig, key: str, value) -> None:
+    """Merge a plain (unresolved) override ``value`` into ``parent[key]``."""
+    current = parent.get(key, None) if key in parent else None
+    if isinstance(value, dict) and "_target_" not in value and isinstance(current, DictConfig):
+        for sub_key, sub_value in value.items():
+            _merge_into(current, sub_key, sub_value)
+    else:
+        parent[key] = value
+
+
+def stage_config(cfg, index: int):
+    """The full config of stage ``index`` (0-based): the top-level config
+    without ``stages``, the stage's overrides merged in, ``train.output_dir``
+    set to its sub-directory and, after the first stage, ``train.init_checkpoint``
+    cleared (the student comes from the previous stage) unless the stage sets it."""
+    stage = cfg.stages[index]
+    overrides = OmegaConf.to_container(stage, resolve=False) if isinstance(stage, DictConfig) else dict(stage)
+    out = copy.deepcopy(cfg)
+    out.pop("stages")
+    for key, value in overrides.items():
+        if key == "name":
+            continue
+        if key not in out:
+            out[key] = value
+        else:
+            _merge_into(out, key, value)
+    out.train.output_dir = os.path.join(cfg.train.output_dir, stage_dir_name(index))
+    if index > 0 and "init_checkpoint" not in overrides.get("train", {}):
+        out.train.init_checkpoint = ""
+    return out
