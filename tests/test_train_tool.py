@@ -85,6 +85,17 @@ def test_eval_only_reproduces_the_final_evaluation(trained_run, datasets_env, tm
         (["--config-file", CONFIG, "train.amp.enabled=True", "train.device=cpu"], "needs a CUDA device"),
         (["--eval-only", "--config-file", CONFIG], "--eval-only needs the weights"),
         (["--config-file", CONFIG, "train.init_checkpoint=missing.pth"], "does not exist"),
+        # values of the wrong type or out of range (plain runs; staged runs check each stage alike)
+        (["--config-file", CONFIG, "train.max_iter=abc"], "train.max_iter is a number (now 1500), and 'abc' is not"),
+        (["--config-file", CONFIG, "optimizer.lr=fast"], "optimizer.lr is a number (now 0.001), and 'fast' is not"),
+        (["--config-file", CONFIG, "optimizer.lr=nan"], "optimizer.lr must be a finite number, got nan"),
+        (["--config-file", CONFIG, "train.max_iter=2.5"], "train.max_iter is a whole number (now 1500); give one"),
+        (["--config-file", CONFIG, "train.max_iter=0"], "train.max_iter=0: give a whole number >= 1"),
+        (["--config-file", CONFIG, "train.checkpointer.period=0"], "train.checkpointer.period=0: give a whole"),
+        (["--config-file", CONFIG, "dataloader.train.total_batch_size=0"],
+         "dataloader.train.total_batch_size=0: give a whole number >= 1"),
+        (["--config-file", CONFIG, "train.max_iter=3", "--resume"], "'--resume' is a flag written after the "
+                                                                      "key=value overrides"),
     ],
 )
 def test_bad_input_is_a_clear_error_before_training(args, message, datasets_env, tmp_path):
@@ -94,6 +105,8 @@ def test_bad_input_is_a_clear_error_before_training(args, message, datasets_env,
     assert proc.returncode != 0
     assert message in proc.stderr, proc.stderr[-2000:]
     assert "Starting training" not in proc.stdout + proc.stderr
+    if not has_output_dir:  # nothing written before the error
+        assert not list(tmp_path.iterdir())
 
 
 def test_a_corrupt_image_is_named_before_training(tmp_path):

@@ -39,6 +39,7 @@ from d2kd.config import (
     check_datasets_registered,
     check_min_input_size,
     check_output_dir,
+    check_train_values,
     dataset_names_in,
     load_config,
 )
@@ -218,6 +219,7 @@ def check_before_training(args, cfg):
     if init and "://" not in init and not os.path.isfile(init):
         raise ConfigError(f"train.init_checkpoint={init!r} does not exist.")
     check_teacher_weights(cfg.model)
+    check_train_values(cfg)
     check_output_dir(cfg.train.output_dir)
     check_min_input_size(cfg)
     if not args.resume and not args.eval_only:

@@ -5,6 +5,7 @@ from .checks import (
     check_datasets_registered,
     check_min_input_size,
     check_output_dir,
+    check_train_values,
     dataset_names_in,
     load_config,
 )
@@ -15,6 +16,7 @@ __all__ = [
     "check_datasets_registered",
     "check_min_input_size",
     "check_output_dir",
+    "check_train_values",
     "dataset_names_in",
     "load_config",
 ]

@@ -4,6 +4,7 @@ Each raises :class:`ConfigError` with a message that names the problem and the
 fix, so that a typo costs seconds, not a training run.
 """
 import difflib
+import math
 import os
 import tempfile
 from typing import Iterable, List, Sequence
@@ -71,21 +72,100 @@ def apply_overrides_strictly(cfg, overrides: Sequence[str]):
 
     plain = []
     for override in overrides:
+        if override.startswith("--"):
+            raise ConfigError(
+                f"{override!r} is a flag written after the key=value overrides, where it is read as "
+                "an override; write flags first: tools/lazyconfig_train_net.py --resume --config-file "
+                "<config> key=value ..."
+            )
         if "=" not in override:
             raise ConfigError(f"Override {override!r} is not of the form key=value.")
         key, value = override.split("=", 1)
         if key.startswith("+"):
             plain.append(f"{key[1:]}={value}")
             continue
-        if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING:
+        current = OmegaConf.select(cfg, key, default=_MISSING, throw_on_resolution_failure=False)
+        if current is _MISSING:
             hint = difflib.get_close_matches(key, _all_keys(cfg), n=3)
             raise ConfigError(
                 f"Override {override!r}: the config has no key {key!r}."
                 + (f" Did you mean: {', '.join(hint)}?" if hint else "")
                 + f" To add a new key on purpose, write +{key}={value}."
             )
+        _check_override_type(override, key, current, _parse_override_value(override))
         plain.append(override)
     return LazyConfig.apply_overrides(cfg, plain)
+
+
+def _parse_override_value(override: str):
+    """The value of ``key=value`` as detectron2's ``apply_overrides`` reads it (Hydra's parser)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        (parsed,) = OverridesParser.create().parse_overrides([override])
+    except Exception as e:  # noqa: BLE001  (Hydra raises its own OverrideParseException)
+        raise ConfigError(f"Override {override!r} cannot be parsed: {e}") from e
+    return parsed.value()
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_override_type(override: str, key: str, current, value) -> None:
+    """An override of a number, a whole number or a bool must give one (finite), e.g.
+    ``train.max_iter=abc`` or ``optimizer.lr=nan`` fail here, before training."""
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"Override {override!r}: {key} is a bool (now {current}); give True or False.")
+        return
+    if not _is_number(current):
+        return  # strings, lists, nodes, None: any value
+    if not _is_number(value):
+        raise ConfigError(f"Override {override!r}: {key} is a number (now {current!r}), and {value!r} is not; "
+                          "give a number.")
+    if not math.isfinite(value):
+        raise ConfigError(f"Override {override!r}: {key} must be a finite number, got {value}.")
+    if isinstance(current, int) and not isinstance(value, int):
+        raise ConfigError(f"Override {override!r}: {key} is a whole number (now {current}); "
+                          f"give one, such as {int(value)}.")
+
+
+# train keys that must be whole numbers of at least this value in every run
+_TRAIN_MINIMUMS = {"max_iter": 1, "log_period": 1, "eval_period": 0, "checkpointer.period": 1}
+
+
+def check_train_values(cfg, where: str = ""):
+    """Iterations, periods and the batch size are in range; every float of ``model``,
+    ``optimizer`` and ``train`` is finite (a NaN loss weight passes a ``< 0`` check)."""
+    for key, minimum in _TRAIN_MINIMUMS.items():
+        value = OmegaConf.select(cfg.train, key, default=None)
+        if value is None:
+            continue
+        if not _is_number(value) or int(value) != value or value < minimum:
+            raise ConfigError(f"{where}train.{key}={value!r}: give a whole number >= {minimum}.")
+    batch = OmegaConf.select(cfg, "dataloader.train.total_batch_size", default=None)
+    if batch is not None and (not _is_number(batch) or int(batch) != batch or batch < 1):
+        raise ConfigError(f"{where}dataloader.train.total_batch_size={batch!r}: give a whole number >= 1.")
+    for section in ("model", "optimizer", "train", "lr_multiplier"):
+        node = cfg.get(section, None)
+        if node is not None:
+            _check_finite(node, section, where)
+
+
+def _check_finite(node, key: str, where: str):
+    if OmegaConf.is_dict(node):
+        items = ((k, node._get_node(k)._value()) for k in node.keys())
+    elif OmegaConf.is_list(node):
+        items = ((str(i), node._get_node(i)._value()) for i in range(len(node)))
+    else:
+        return
+    for name, value in items:
+        full = f"{key}.{name}"
+        if OmegaConf.is_config(value):
+            _check_finite(value, full, where)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where}{full}={value}: must be a finite number.")
 
 
 def dataset_names_in(cfg) -> List[str]:
