@@ -75,6 +75,11 @@ def test_exported_student_is_the_plain_student_with_identical_ap(distilled_run, 
         check=False,
     )
     assert refused.returncode != 0 and "--force" in refused.stderr
+    checkpoint = distilled_run / "model_final.pth"
+    before = checkpoint.read_bytes()
+    own = run_tool("export_student.py", "--checkpoint", checkpoint, "--output", checkpoint, "--force", check=False)
+    assert own.returncode != 0 and "is the checkpoint it reads" in own.stderr
+    assert checkpoint.read_bytes() == before
 
     run_tool(
         "lazyconfig_train_net.py", "--eval-only", "--config-file", STUDENT_CONFIG,

@@ -233,6 +233,8 @@ def test_two_stages_handoff_interruption_and_resume(tmp_path, tiny_datasets):
     assert all("bbox/AP" in r["results"] for r in summary)
     table = (run / f"{SUMMARY_FILE}.md").read_text()
     assert "| 1 | weak |" in table and "| 2 | strong |" in table and "stage2/model_final.pth" in table
+    # the final student is also where detectron2 users look for it: the run's own model_final.pth
+    assert (run / "model_final.pth").read_bytes() == (stage2 / "model_final.pth").read_bytes()
     log = (run / "log.txt").read_text()
     assert "SAL stage 1/2 (weak) is finished" in log and "SAL stage 2/2 (strong) resumes" in log
 

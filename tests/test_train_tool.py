@@ -138,3 +138,23 @@ def test_missing_detectron2_says_how_to_install(tmp_path):
     )
     assert proc.returncode != 0
     assert "detectron2 is not installed" in proc.stderr and "make setup" in proc.stderr
+
+
+def test_eval_only_in_a_runs_folder_keeps_the_runs_files_and_skips_the_training_set(
+    trained_run, datasets_env, tmp_path
+):
+    """--eval-only with the run's own output_dir: its config.yaml is not replaced, the
+    evaluation's files go to <run>/eval (then eval_2, ...), and a training set that does
+    not exist is neither loaded nor checked."""
+    out, _ = trained_run
+    config_before = (out / "config.yaml").read_bytes()
+    args = ["lazyconfig_train_net.py", "--eval-only", "--config-file", CONFIG, *TINY_RETINANET,
+            f"train.init_checkpoint={out}/model_final.pth", f"train.output_dir={out}",
+            "dataloader.train.dataset.names=no_such_training_set"]
+    first = run_tool(*args, env=datasets_env)
+    assert (out / "config.yaml").read_bytes() == config_before
+    assert (out / "eval" / "config.yaml").exists() and (out / "eval" / "log.txt").exists()
+    assert f"{out} holds a run; this evaluation's config.yaml and log go to {out}/eval" in first.stdout + first.stderr
+    run_tool(*args, env=datasets_env)
+    assert (out / "eval_2" / "config.yaml").exists()
+    assert (out / "config.yaml").read_bytes() == config_before

@@ -50,6 +50,8 @@ import sys
 import time
 
 
+from d2kd.utils.io import atomic_write_text
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "docs", "RESULTS.md")
 MODES = ("student", "teacher", "distill")
@@ -216,9 +218,7 @@ def record_overhead(store, entry):
         with open(store) as f:
             entries = [e for e in json.load(f) if e["config"] != entry["config"]]
     entries.append(entry)
-    os.makedirs(os.path.dirname(store), exist_ok=True)
-    with open(store, "w") as f:
-        json.dump(entries, f, indent=1)
+    atomic_write_text(store, json.dumps(entries, indent=1))
     return entries
 
 
@@ -269,9 +269,7 @@ def write_section(path, key, markdown):
         text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
+    atomic_write_text(path, text)
 
 
 # ---------------------------------------------------------------- the results benchmark
@@ -327,11 +325,7 @@ def _machine():
 
 def write_results_json(path, document):
     """Write ``document`` to ``path`` atomically (a temporary file, then a rename)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(document, f, indent=1)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(document, indent=1))
 
 
 def _draw_figures(profile, tasks, results, folder):

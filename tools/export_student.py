@@ -17,10 +17,14 @@ import sys
 import torch
 
 from d2kd.modeling.checkpoint import STUDENT_PREFIX, WeightsError
+from d2kd.utils.io import atomic_torch_save
 
 
 def export_student(checkpoint: str, output: str, *, force: bool = False) -> int:
     """Write the student's state dict of ``checkpoint`` to ``output``; return its key count."""
+    if os.path.exists(output) and os.path.exists(checkpoint) and os.path.samefile(output, checkpoint):
+        raise FileExistsError(f"--output {output} is the checkpoint it reads; write the student elsewhere "
+                              "(--force does not replace the checkpoint of a run).")
     if os.path.exists(output) and not force:
         raise FileExistsError(f"{output} exists; pass --force to overwrite it.")
     if not os.path.isfile(checkpoint):
@@ -33,8 +37,7 @@ def export_student(checkpoint: str, output: str, *, force: bool = False) -> int:
             f"{checkpoint!r} has no '{STUDENT_PREFIX}*' keys: it is not a DistillationDetector "
             "checkpoint (a plain model checkpoint needs no export)."
         )
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    torch.save({"model": student}, output)
+    atomic_torch_save({"model": student}, output)  # an interrupted export leaves no partial file
     return len(student)
 
 

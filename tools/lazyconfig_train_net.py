@@ -230,7 +230,7 @@ def check_before_training(args, cfg):
                 "Pass --resume to continue it, or train.output_dir=<new folder> to start "
                 "another; delete the folder to start over."
             )
-    names = dataset_names_in(cfg)
+    names = dataset_names_in(cfg, splits=("test",) if args.eval_only else ("train", "test"))
     check_datasets_registered(names)
     for name in names:
         try:
@@ -239,14 +239,36 @@ def check_before_training(args, cfg):
             raise ConfigError(f"Dataset {name!r}: {e}") from e
 
 
+def eval_output_dir(output_dir: str) -> str:
+    """Where ``--eval-only`` writes its config.yaml and log: ``output_dir`` itself when it
+    holds no run, else its first free ``eval``, ``eval_2``, ... sub-folder, so that an
+    evaluation never replaces the files of the run it evaluates."""
+    def holds_run(folder):
+        return any(os.path.exists(os.path.join(folder, f)) for f in ("config.yaml", "last_checkpoint"))
+
+    if not holds_run(output_dir):
+        return output_dir
+    candidate, k = os.path.join(output_dir, "eval"), 1
+    while os.path.exists(candidate):
+        k += 1
+        candidate = os.path.join(output_dir, f"eval_{k}")
+    return candidate
+
+
 def main(args):
     cfg = load_config(args.config_file)
     cfg = apply_overrides_strictly(cfg, args.opts)
     if "stages" in cfg and not args.eval_only:
         return run_stages(args, cfg, do_train=do_train, do_test=do_test, check=check_before_training)
+    run_dir = cfg.train.output_dir
+    if args.eval_only:
+        cfg.train.output_dir = eval_output_dir(run_dir)
     check_before_training(args, cfg)
     default_setup(cfg, args)
     setup_project_loggers(cfg.train.output_dir)
+    if cfg.train.output_dir != run_dir:
+        logger.warning("--eval-only: %s holds a run; this evaluation's config.yaml and log go to %s",
+                       run_dir, cfg.train.output_dir)
 
     if args.eval_only:
         model = instantiate(cfg.model)

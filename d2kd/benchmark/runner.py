@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from ..utils.io import atomic_write_text
 from .plan import FIRST_ROLES, Profile, Row
 
 __all__ = ["Task", "BenchmarkError", "config_digest", "plan_tasks", "run_tasks", "read_final_metrics",
@@ -324,8 +325,7 @@ def _finish(task: Task, wall_s: float) -> dict:
     if task.row is not None:
         result.update(row=task.row.name, metrics=read_final_metrics(task.output_dir),
                       s_per_iter=seconds_per_iteration(task.output_dir))
-    with open(task.result_path, "w") as f:
-        json.dump(result, f, indent=1)
+    atomic_write_text(task.result_path, json.dumps(result, indent=1))
     return result
 
 

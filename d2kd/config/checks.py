@@ -168,13 +168,14 @@ def _check_finite(node, key: str, where: str):
             raise ConfigError(f"{where}{full}={value}: must be a finite number.")
 
 
-def dataset_names_in(cfg) -> List[str]:
-    """Dataset names referenced by ``dataloader.{train,test}.dataset.names``."""
+def dataset_names_in(cfg, splits: Sequence[str] = ("train", "test")) -> List[str]:
+    """Dataset names referenced by ``dataloader.<split>.dataset.names`` for each of ``splits``
+    (``--eval-only`` asks for the test split's alone)."""
     names: List[str] = []
     loaders = cfg.get("dataloader", None)
     if loaders is None:
         return names
-    for split in ("train", "test"):
+    for split in splits:
         loader = loaders.get(split, None)
         dataset = loader.get("dataset", None) if loader is not None else None
         value = dataset.get("names", None) if dataset is not None else None

@@ -55,6 +55,7 @@ from ..config import ConfigError, check_output_dir
 from ..config.stages import stage_config, stage_dir_name, stage_name
 from ..modeling.checkpoint import WeightsError
 from ..utils.env import resolve_device
+from ..utils.io import atomic_copy
 from ..utils.logger import setup_project_loggers
 from .hooks import StageBanner, StageResultWriter, StudentHandoff, write_json
 
@@ -327,4 +328,9 @@ def run_stages(
         with open(base + ".md", "w") as f:
             f.write(f"# Stages of {cfg.train.output_dir}\n\n{table}\n\n")
             f.write(f"Final student: {os.path.join(configs[-1].train.output_dir, FINAL_CHECKPOINT)}\n")
+        # where detectron2 users look for a run's final model: the last stage's, linked or copied
+        last = os.path.join(configs[-1].train.output_dir, FINAL_CHECKPOINT)
+        if os.path.isfile(last):
+            atomic_copy(last, os.path.join(cfg.train.output_dir, FINAL_CHECKPOINT))
+            logger.info("Final student of the last stage: %s", os.path.join(cfg.train.output_dir, FINAL_CHECKPOINT))
     return rows
