@@ -400,3 +400,23 @@ def test_distillation_weight_schedule_scales_the_losses_through_the_tool(
     fitnet = [k for k in records[0] if k.startswith("loss_fitnet_")]
     assert len(fitnet) == 5 and all(records[0][k] == 0 for k in fitnet)
     assert all(records[2][k] > 0 for k in fitnet)
+
+
+def test_an_exploding_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
+    env, faster_rcnn_teacher_checkpoint, tmp_path
+):
+    """FitNet at weight 1e9 behind the ramp: iteration 0 trains on the detection loss alone
+    (factor 0), iteration 1's total loss is far above 1e6 x that, not NaN. The run stops
+    there with the guard's message; the checkpoint of iteration 0 is the last one."""
+    out = tmp_path / "explode"
+    proc = run_tool("lazyconfig_train_net.py",
+                    *_faster_rcnn_fitnet_args(faster_rcnn_teacher_checkpoint, out, 16,
+                                              config="configs/sanity/fitnet_R18w64_to_R18_faster_rcnn_ramp.py"),
+                    "model.distill_schedule.warmup_length=0.5", "model.distill_losses.0.weight=1e9",
+                    "train.checkpointer.period=1", env=env, check=False)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("Training stopped: total_loss ") and "at iteration 1 is more than 1e+06 x its first" in last
+    assert "Traceback" not in proc.stderr
+    assert (out / "model_0000000.pth").exists() and not (out / "model_0000001.pth").exists()
+    assert (out / "last_checkpoint").read_text().strip() == "model_0000000.pth"

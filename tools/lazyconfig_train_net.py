@@ -45,7 +45,8 @@ from d2kd.config import (
 )
 from d2kd.data import verify_images
 from d2kd.engine.diagnostics import DistillDiagnostics
-from d2kd.engine.hooks import DistillWeightSchedule, TeacherInheritance, unwrap_model
+from d2kd.engine.hooks import (DistillWeightSchedule, LossExplosionError, LossExplosionGuard, TeacherInheritance,
+                               unwrap_model)
 from d2kd.engine.launch import launch
 from d2kd.engine.stages import run_stages
 from d2kd.modeling import PairingError, Teacher, WeightsError
@@ -69,6 +70,9 @@ from detectron2.utils.registry import locate
 from omegaconf import DictConfig, ListConfig
 
 logger = logging.getLogger("detectron2")
+
+# a total loss this many times its first value stops the run (train.loss_explosion_factor)
+DEFAULT_EXPLOSION_FACTOR = 1e6
 
 
 def do_test(cfg, model):
@@ -105,6 +109,7 @@ def do_train(args, cfg, extra_hooks=()):
     trainer = (AMPTrainer if cfg.train.amp.enabled else SimpleTrainer)(model, train_loader, optim)
     diagnostics_period = distill_diagnostics_period(cfg, model)
     schedule = getattr(unwrap_model(model), "distill_schedule", None)
+    explosion_factor = float(cfg.train.get("loss_explosion_factor", DEFAULT_EXPLOSION_FACTOR) or 0)
     checkpointer = DetectionCheckpointer(
         model,
         cfg.train.output_dir,
@@ -115,6 +120,8 @@ def do_train(args, cfg, extra_hooks=()):
         [
             hooks.IterationTimer(),
             hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
+            # before the checkpointer: an exploded step is never saved
+            LossExplosionGuard(explosion_factor) if explosion_factor else None,
             hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer)
             if comm.is_main_process()
             else None,
@@ -293,6 +300,8 @@ def cli(argv=None):
         )
     except ConfigError as e:
         sys.exit(f"Config error: {e}")
+    except LossExplosionError as e:  # the last checkpoint is the last good one
+        sys.exit(f"Training stopped: {e}")
     except (WeightsError, PairingError) as e:
         # raised by instantiate(cfg.model), before the first iteration: a teacher (or a
         # student_weights / weights_path) file that does not match its model config, or

@@ -18,7 +18,7 @@ from detectron2.utils import comm
 from ..modeling.checkpoint import STUDENT_PREFIX, read_state_dict
 
 __all__ = ["EVAL_TASKS", "unwrap_model", "StageBanner", "StudentHandoff", "TeacherInheritance",
-           "DistillWeightSchedule", "StageResultWriter"]
+           "DistillWeightSchedule", "LossExplosionGuard", "StageResultWriter"]
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +162,48 @@ class DistillWeightSchedule(HookBase):
                              "a loss factor must be >= 0")
         unwrap_model(self.trainer.model).distill_weight_scale = scale
         self.trainer.storage.put_scalar("distill_weight_scale", scale, smoothing_hint=False)
+
+
+class LossExplosionError(FloatingPointError):
+    """The total loss grew past its allowed multiple of its first value."""
+
+
+class LossExplosionGuard(HookBase):
+    """Stops a run whose loss explodes without becoming NaN (detectron2 stops at NaN itself).
+
+    Runs in ``after_step``, before the checkpointer's (register it earlier): it reads the
+    ``total_loss`` the trainer put into the event storage for this step, keeps the first
+    one, and raises :class:`LossExplosionError` when a later one exceeds ``factor`` times
+    it. The weights of the exploded step are then never checkpointed: the run's last
+    checkpoint stays the last good one, and ``--resume`` continues from it (after the
+    cause, usually a loss weight or the learning rate, is fixed).
+
+    Args:
+        factor: allowed multiple of the first total loss (> 1).
+    """
+
+    def __init__(self, factor: float):
+        if not factor > 1:
+            raise ValueError(f"LossExplosionGuard factor must be > 1, got {factor}")
+        self._factor = float(factor)
+        self._first: Optional[float] = None
+
+    def after_step(self):
+        history = self.trainer.storage.histories().get("total_loss")
+        if history is None:
+            return
+        loss = float(history.latest())
+        if self._first is None:
+            self._first = loss
+            return
+        if self._first > 0 and loss > self._factor * self._first:
+            raise LossExplosionError(
+                f"total_loss {loss:.4g} at iteration {self.trainer.iter} is more than "
+                f"{self._factor:g} x its first value {self._first:.4g}: the run is diverging. Lower the "
+                "learning rate or the distillation weights (tools/loss_scale.py, "
+                "train.distill_diagnostics_period), then continue from the last checkpoint with --resume "
+                "(train.loss_explosion_factor=0 turns this check off)."
+            )
 
 
 class StageResultWriter(HookBase):
