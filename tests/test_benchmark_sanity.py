@@ -84,7 +84,27 @@ def test_paired_table_by_hand():
     lines = table.splitlines()
     assert lines[0].startswith("| row | AP seed 0 | AP seed 1 | AP seed 2 | AP mean ± std | against |")
     # 7 - 6, 6.5 - 7, 8 - 6.5; mean +0.67; seed 1 worse
-    assert "| FitNet | 7.00 | 6.50 | 8.00 | 7.17 ± 0.76 | s | +1.00, -0.50, +1.50 | +0.67 | no |" in lines
+    assert "| FitNet | 7.00 | 6.50 | 8.00 | 7.17 ± 0.76 | s | +1.00, -0.50, +1.50 | +0.67 | no |  |  |" in lines
     # measured against its own reference row (versus), on the seeds both have
-    assert "| FitNet from scratch | 3.50 | 4.25 |  | 3.88 ± 0.53 | s0 | +0.50, +0.25 | +0.38 | yes |" in lines
-    assert "| Plain | 6.00 | 7.00 | 6.50 | 6.50 ± 0.50 |  |  |  |  |" in lines
+    assert "| FitNet from scratch | 3.50 | 4.25 |  | 3.88 ± 0.53 | s0 | +0.50, +0.25 | +0.38 | yes |  |  |" in lines
+    assert "| Plain | 6.00 | 7.00 | 6.50 | 6.50 ± 0.50 |  |  |  |  |  |  |" in lines
+
+
+def test_gradient_balance_reads_the_runs_diagnostics(tmp_path):
+    """Median over the measured iterations of the FPN ratio and cosine, of the single term
+    (or of ``distill`` when there are several); None for a run without diagnostics."""
+    import json
+
+    from d2kd.benchmark.report import gradient_balance
+
+    records = [{"iteration": 0, "total_loss": 2.0},
+               {"iteration": 49, "grad_ratio/fitnet/neck": 0.5, "grad_cos/fitnet/neck": 0.1,
+                "grad_ratio/fitnet/backbone": 9.0},
+               {"iteration": 99, "grad_ratio/fitnet/neck": 0.7, "grad_cos/fitnet/neck": -0.3},
+               {"iteration": 149, "grad_ratio/fitnet/neck": 0.9, "grad_cos/fitnet/neck": 0.0}]
+    (tmp_path / "metrics.json").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    assert gradient_balance(str(tmp_path)) == pytest.approx((0.7, 0.0))
+    records[1].update({"grad_ratio/distill/neck": 2.0, "grad_cos/distill/neck": 0.4})
+    (tmp_path / "metrics.json").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    assert gradient_balance(str(tmp_path)) == pytest.approx((2.0, 0.4))
+    assert gradient_balance(str(tmp_path / "nothing")) is None

@@ -11,7 +11,7 @@ from .plan import FIRST_ROLES, REFERENCE_ROLES, Row
 from .runner import Task
 
 __all__ = ["RowResult", "mean_std", "collect", "main_table", "segm_table", "targets", "gap_closed",
-           "paired_differences", "paired_table", "method_of", "results_document"]
+           "paired_differences", "paired_table", "gradient_balance", "method_of", "results_document"]
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 TABLE_TITLES = {
@@ -164,15 +164,58 @@ def paired_differences(method: RowResult, reference: RowResult) -> List[Tuple[in
     return [(s, ap - plain[s]) for s, ap in zip(method.seeds, method.values("AP")) if s in plain]
 
 
+def gradient_balance(output_dir: str, part: str = "neck") -> Optional[Tuple[float, float]]:
+    """(median gradient ratio, median cosine) of all distillation on the student's ``part``
+    over a run's gradient diagnostics (``train.distill_diagnostics_period``), from its
+    metrics.json (a SAL run's last stage); None without diagnostics. The term is ``distill``
+    (every distillation loss) or, for a row with one distillation term, that term."""
+    import json
+    import os
+    import statistics
+
+    stages = sorted(d for d in (os.listdir(output_dir) if os.path.isdir(output_dir) else [])
+                    if d.startswith("stage") and os.path.isdir(os.path.join(output_dir, d)))
+    path = os.path.join(output_dir, stages[-1] if stages else "", "metrics.json")
+    if not os.path.isfile(path):
+        return None
+    ratios: Dict[str, List[float]] = {}
+    cosines: Dict[str, List[float]] = {}
+    with open(path) as f:
+        for line in f:
+            record = json.loads(line) if line.strip() else {}
+            for key, value in record.items():
+                kind, _, rest = key.partition("/")
+                term, _, where = rest.partition("/")
+                if where == part and kind in ("grad_ratio", "grad_cos"):
+                    (ratios if kind == "grad_ratio" else cosines).setdefault(term, []).append(value)
+    if not ratios:
+        return None
+    term = "distill" if "distill" in ratios else sorted(ratios)[0]
+    cos = cosines.get(term)
+    return statistics.median(ratios[term]), (statistics.median(cos) if cos else float("nan"))
+
+
+def _balance_cells(result: RowResult) -> Tuple[str, str]:
+    found = [b for b in (gradient_balance(t.output_dir) for t in result.tasks) if b is not None]
+    if not found:
+        return "", ""
+    ratio = sorted(b[0] for b in found)[len(found) // 2]
+    cos = sorted(b[1] for b in found)[len(found) // 2]
+    return f"{ratio:.2f}", f"{cos:+.2f}"
+
+
 def paired_table(results: Dict[str, RowResult], table: str) -> str:
     """Markdown: each row's AP per seed, mean ± std, and its seed-paired differences from the
-    row it is measured against (:func:`_versus`), with whether every seed is better."""
+    row it is measured against (:func:`_versus`), with whether every seed is better; for
+    rows with gradient diagnostics, the distillation gradient on the FPN (neck) over the
+    detection gradient there and the cosine of the two (:func:`gradient_balance`, median
+    over the run, then over seeds)."""
     rows = [r for r in results.values() if r.row.table == table]
     seeds = sorted({s for r in rows for s in r.seeds})
     lines = [
         "| row | " + " | ".join(f"AP seed {s}" for s in seeds) + " | AP mean ± std | against | "
-        "Δ per seed | Δ mean | every seed better |",
-        "|---|" + "---|" * (len(seeds) + 5),
+        "Δ per seed | Δ mean | every seed better | FPN grad ratio | FPN grad cosine |",
+        "|---|" + "---|" * (len(seeds) + 7),
     ]
     for r in rows:
         by_seed = dict(zip(r.seeds, r.values("AP")))
@@ -186,8 +229,9 @@ def paired_table(results: Dict[str, RowResult], table: str) -> str:
                 delta = ", ".join(f"{d:+.2f}" for _, d in paired)
                 mean_delta = f"{sum(d for _, d in paired) / len(paired):+.2f}"
                 every = "yes" if all(d > 0 for _, d in paired) else "no"
+        ratio, cos = _balance_cells(r)
         lines.append(f"| {r.row.label} | " + " | ".join(cells) + f" | {r.cell('AP')} | {against} | {delta} | "
-                     f"{mean_delta} | {every} |")
+                     f"{mean_delta} | {every} | {ratio} | {cos} |")
     return "\n".join(lines)
 
 
