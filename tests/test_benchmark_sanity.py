@@ -88,6 +88,8 @@ def test_paired_table_by_hand():
     # measured against its own reference row (versus), on the seeds both have
     assert "| FitNet from scratch | 3.50 | 4.25 |  | 3.88 ± 0.53 | s0 | +0.50, +0.25 | +0.38 | yes |  |  |" in lines
     assert "| Plain | 6.00 | 7.00 | 6.50 | 6.50 ± 0.50 |  |  |  |  |  |  |" in lines
+    # a second plain student (a reference of its own) is not measured against the first
+    assert "| Plain from scratch | 3.00 | 4.00 |  | 3.50 ± 0.71 |  |  |  |  |  |  |" in lines
 
 
 def test_gradient_balance_reads_the_runs_diagnostics(tmp_path):

@@ -216,3 +216,18 @@ def test_project_configs_pass_and_catch_a_stale_override(config):
     with pytest.raises(ConfigError, match=r"Set model\.min_input_size=96\."):
         check_min_input_size(stale)
     check_min_input_size(apply_overrides_strictly(cfg, [size, "model.min_input_size=96"]))
+
+
+def test_non_finite_numbers_anywhere_under_model_fail_naming_the_key():
+    """A NaN loss weight passes a `< 0` check; check_train_values finds it at any depth."""
+    from d2kd.config import check_train_values, load_config
+
+    cfg = load_config(os.path.join(ROOT, "configs/baselines/fitnet_R18w64_to_R18_faster_rcnn.py"))
+    check_train_values(cfg)  # the shipped config passes
+    cfg.model.distill_losses[0].weight = float("nan")
+    with pytest.raises(ConfigError, match=r"^model\.distill_losses\.0\.weight=nan: must be a finite number"):
+        check_train_values(cfg)
+    cfg.model.distill_losses[0].weight = 1.0
+    cfg.model.student.roi_heads.box_predictor.test_score_thresh = float("inf")
+    with pytest.raises(ConfigError, match=r"model\.student\.roi_heads\.box_predictor\.test_score_thresh=inf"):
+        check_train_values(cfg)

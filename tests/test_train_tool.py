@@ -89,7 +89,9 @@ def test_eval_only_reproduces_the_final_evaluation(trained_run, datasets_env, tm
         (["--config-file", CONFIG, "train.max_iter=abc"], "train.max_iter is a number (now 1500), and 'abc' is not"),
         (["--config-file", CONFIG, "optimizer.lr=fast"], "optimizer.lr is a number (now 0.001), and 'fast' is not"),
         (["--config-file", CONFIG, "optimizer.lr=nan"], "optimizer.lr must be a finite number, got nan"),
-        (["--config-file", CONFIG, "train.max_iter=2.5"], "train.max_iter is a whole number (now 1500); give one"),
+        (["--config-file", CONFIG, "train.max_iter=2.5"], "train.max_iter=2.5: give a whole number >= 1"),
+        (["--config-file", CONFIG, "+train.loss_explosion_factor=0.5"], "train.loss_explosion_factor=0.5: give a "
+                                                                         "number above 1"),
         (["--config-file", CONFIG, "train.max_iter=0"], "train.max_iter=0: give a whole number >= 1"),
         (["--config-file", CONFIG, "train.checkpointer.period=0"], "train.checkpointer.period=0: give a whole"),
         (["--config-file", CONFIG, "dataloader.train.total_batch_size=0"],

@@ -265,6 +265,9 @@ def write_section(path, key, markdown):
     begin, end = f"<!-- begin {key} -->", f"<!-- end {key} -->"
     text = open(path).read() if os.path.exists(path) else "# Results\n\nWritten by tools/benchmark.py.\n\n"
     block = f"{begin}\n{markdown}\n{end}"
+    if text.count(begin) > 1 or text.count(end) > 1:
+        raise ValueError(f"{path} has the markers of section {key!r} more than once; keep one pair "
+                         "(the others would never be updated)")
     if begin in text and end in text:
         text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
     else:
@@ -379,16 +382,15 @@ def _first_seed(tasks, row):
 
 def _last_stage_metrics(output_dir):
     """metrics.json of a run folder, or of its last SAL stage."""
-    stages = sorted(d for d in os.listdir(output_dir) if d.startswith("stage") and
-                    os.path.isdir(os.path.join(output_dir, d)))
-    folder = os.path.join(output_dir, stages[-1]) if stages else output_dir
-    return os.path.join(folder, "metrics.json")
+    from d2kd.benchmark.report import last_stage_dir
+
+    return os.path.join(last_stage_dir(output_dir), "metrics.json")
 
 
 def _final_checkpoint(output_dir):
-    stages = sorted(d for d in os.listdir(output_dir) if d.startswith("stage") and
-                    os.path.isdir(os.path.join(output_dir, d)))
-    return os.path.join(output_dir, stages[-1] if stages else "", "model_final.pth")
+    from d2kd.benchmark.report import last_stage_dir
+
+    return os.path.join(last_stage_dir(output_dir), "model_final.pth")
 
 
 LATENCY_SIZE = 224  # px, the square input of the FLOP count and the latency

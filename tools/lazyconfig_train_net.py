@@ -268,8 +268,8 @@ def main(args):
     if "stages" in cfg and not args.eval_only:
         return run_stages(args, cfg, do_train=do_train, do_test=do_test, check=check_before_training)
     run_dir = cfg.train.output_dir
-    if args.eval_only:
-        cfg.train.output_dir = eval_output_dir(run_dir)
+    if args.eval_only:  # every process takes the main process's choice
+        cfg.train.output_dir = comm.all_gather(eval_output_dir(run_dir))[0]
     check_before_training(args, cfg)
     default_setup(cfg, args)
     setup_project_loggers(cfg.train.output_dir)

@@ -102,10 +102,11 @@ def main_table(results: Dict[str, RowResult], table: str) -> str:
     ]
     for r in rows:
         delta = gap = ""
-        if student is not None and r.row.role not in REFERENCE_ROLES:
-            delta = f"{r.mean() - student.mean():+.2f}"
+        reference = results.get(r.row.versus) if r.row.versus else student
+        if reference is not None and r.row.role not in REFERENCE_ROLES:
+            delta = f"{r.mean() - reference.mean():+.2f}"
             if teacher is not None:
-                share = gap_closed(r.mean(), student.mean(), teacher.mean())
+                share = gap_closed(r.mean(), reference.mean(), teacher.mean())
                 gap = "n/a (gap < 1 AP)" if share is None else f"{100 * share:.0f}%"
         speed = r.s_per_iter()
         lines.append(
@@ -164,6 +165,20 @@ def paired_differences(method: RowResult, reference: RowResult) -> List[Tuple[in
     return [(s, ap - plain[s]) for s, ap in zip(method.seeds, method.values("AP")) if s in plain]
 
 
+def last_stage_dir(output_dir: str) -> str:
+    """A run folder, or its last SAL stage's sub-folder (``stage2`` before ``stage10``:
+    by number, not by name)."""
+    import os
+    import re
+
+    found = []
+    for name in (os.listdir(output_dir) if os.path.isdir(output_dir) else []):
+        match = re.fullmatch(r"stage(\d+)", name)
+        if match and os.path.isdir(os.path.join(output_dir, name)):
+            found.append((int(match.group(1)), name))
+    return os.path.join(output_dir, max(found)[1]) if found else output_dir
+
+
 def gradient_balance(output_dir: str, part: str = "neck") -> Optional[Tuple[float, float]]:
     """(median gradient ratio, median cosine) of all distillation on the student's ``part``
     over a run's gradient diagnostics (``train.distill_diagnostics_period``), from its
@@ -173,9 +188,7 @@ def gradient_balance(output_dir: str, part: str = "neck") -> Optional[Tuple[floa
     import os
     import statistics
 
-    stages = sorted(d for d in (os.listdir(output_dir) if os.path.isdir(output_dir) else [])
-                    if d.startswith("stage") and os.path.isdir(os.path.join(output_dir, d)))
-    path = os.path.join(output_dir, stages[-1] if stages else "", "metrics.json")
+    path = os.path.join(last_stage_dir(output_dir), "metrics.json")
     if not os.path.isfile(path):
         return None
     ratios: Dict[str, List[float]] = {}
@@ -221,7 +234,9 @@ def paired_table(results: Dict[str, RowResult], table: str) -> str:
         by_seed = dict(zip(r.seeds, r.values("AP")))
         cells = [f"{by_seed[s]:.2f}" if s in by_seed else "" for s in seeds]
         against = delta = mean_delta = every = ""
-        reference = None if r.row.role in FIRST_ROLES else _versus(results, r)
+        # a reference row (plain student) is compared with nothing unless it names its reference
+        measured = r.row.role not in REFERENCE_ROLES or bool(r.row.versus)
+        reference = _versus(results, r) if measured else None
         if reference is not None and reference is not r:
             paired = paired_differences(r, reference)
             if paired:
@@ -233,6 +248,12 @@ def paired_table(results: Dict[str, RowResult], table: str) -> str:
         lines.append(f"| {r.row.label} | " + " | ".join(cells) + f" | {r.cell('AP')} | {against} | {delta} | "
                      f"{mean_delta} | {every} | {ratio} | {cos} |")
     return "\n".join(lines)
+
+
+def _json_number(value):
+    """``value``, or None for a NaN or infinite one (COCO gives NaN for an empty size range;
+    strict JSON has no NaN)."""
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def method_of(row: Row) -> str:
@@ -258,14 +279,15 @@ def results_document(profile, results: Dict[str, RowResult], command: str, date:
             "name": r.row.name, "label": r.row.label, "table": r.row.table, "method": method_of(r.row),
             "role": r.row.role, "iterations": profile.iterations(r.row) * r.row.stages,
             "overrides": list(r.row.overrides),
-            "seeds": {str(s): ap for s, ap in zip(r.seeds, r.values("AP"))},
-            "mean": r.mean(), "std": r.std(),
-            "metrics": {str(t.seed): t.result["metrics"] for t in r.tasks},
+            "seeds": {str(s): _json_number(ap) for s, ap in zip(r.seeds, r.values("AP"))},
+            "mean": _json_number(r.mean()), "std": _json_number(r.std()),
+            "metrics": {str(t.seed): {k: _json_number(v) for k, v in t.result["metrics"].items()}
+                        for t in r.tasks},
         }
         if r.row.versus:
             entry["versus"] = r.row.versus
         if r.row.segm:
-            entry["segm_seeds"] = {str(s): ap for s, ap in zip(r.seeds, r.values("AP", "segm"))}
+            entry["segm_seeds"] = {str(s): _json_number(ap) for s, ap in zip(r.seeds, r.values("AP", "segm"))}
         rows.append(entry)
     return {"profile": profile.name, "split": split, "command": command, "date": date, "machine": machine,
             "rows": rows}

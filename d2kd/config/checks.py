@@ -126,9 +126,8 @@ def _check_override_type(override: str, key: str, current, value) -> None:
                           "give a number.")
     if not math.isfinite(value):
         raise ConfigError(f"Override {override!r}: {key} must be a finite number, got {value}.")
-    if isinstance(current, int) and not isinstance(value, int):
-        raise ConfigError(f"Override {override!r}: {key} is a whole number (now {current}); "
-                          f"give one, such as {int(value)}.")
+    # (a float over a whole number is fine in general, e.g. weight_decay=1e-4 over 0; the keys
+    # that must be whole numbers are checked by check_train_values)
 
 
 # train keys that must be whole numbers of at least this value in every run
@@ -144,6 +143,10 @@ def check_train_values(cfg, where: str = ""):
             continue
         if not _is_number(value) or int(value) != value or value < minimum:
             raise ConfigError(f"{where}train.{key}={value!r}: give a whole number >= {minimum}.")
+    factor = OmegaConf.select(cfg.train, "loss_explosion_factor", default=None)
+    if factor is not None and (not _is_number(factor) or not (factor == 0 or factor > 1)):
+        raise ConfigError(f"{where}train.loss_explosion_factor={factor!r}: give a number above 1 "
+                          "(the multiple of the first total loss that stops the run), or 0 to turn the check off.")
     batch = OmegaConf.select(cfg, "dataloader.train.total_batch_size", default=None)
     if batch is not None and (not _is_number(batch) or int(batch) != batch or batch < 1):
         raise ConfigError(f"{where}dataloader.train.total_batch_size={batch!r}: give a whole number >= 1.")
@@ -154,17 +157,21 @@ def check_train_values(cfg, where: str = ""):
 
 
 def _check_finite(node, key: str, where: str):
+    """Every float under ``node`` is finite; interpolations are not resolved (their target
+    is checked where it is written)."""
     if OmegaConf.is_dict(node):
-        items = ((k, node._get_node(k)._value()) for k in node.keys())
+        children = ((str(k), node._get_node(k)) for k in node.keys())
     elif OmegaConf.is_list(node):
-        items = ((str(i), node._get_node(i)._value()) for i in range(len(node)))
+        children = ((str(i), node._get_node(i)) for i in range(len(node)))
     else:
         return
-    for name, value in items:
+    for name, child in children:
         full = f"{key}.{name}"
-        if OmegaConf.is_config(value):
-            _check_finite(value, full, where)
-        elif isinstance(value, float) and not math.isfinite(value):
+        if OmegaConf.is_config(child):
+            _check_finite(child, full, where)
+            continue
+        value = child._value()
+        if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{where}{full}={value}: must be a finite number.")
 
 

@@ -174,9 +174,10 @@ class LossExplosionGuard(HookBase):
     Runs in ``after_step``, before the checkpointer's (register it earlier): it reads the
     ``total_loss`` the trainer put into the event storage for this step, keeps the first
     one, and raises :class:`LossExplosionError` when a later one exceeds ``factor`` times
-    it. The weights of the exploded step are then never checkpointed: the run's last
-    checkpoint stays the last good one, and ``--resume`` continues from it (after the
-    cause, usually a loss weight or the learning rate, is fixed).
+    it. The checkpointer does not save that step; the loss of step k is computed with the
+    weights of step k - 1, so the last checkpoint is from before the step the guard saw,
+    usually the last good one. Under DDP only the main process sees the total loss (as
+    for detectron2's own NaN check): it stops, and the others wait until their timeout.
 
     Args:
         factor: allowed multiple of the first total loss (> 1).
@@ -200,9 +201,10 @@ class LossExplosionGuard(HookBase):
             raise LossExplosionError(
                 f"total_loss {loss:.4g} at iteration {self.trainer.iter} is more than "
                 f"{self._factor:g} x its first value {self._first:.4g}: the run is diverging. Lower the "
-                "learning rate or the distillation weights (tools/loss_scale.py, "
-                "train.distill_diagnostics_period), then continue from the last checkpoint with --resume "
-                "(train.loss_explosion_factor=0 turns this check off)."
+                "distillation weights (tools/loss_scale.py, train.distill_diagnostics_period) and continue "
+                "with --resume; to lower the learning rate, start a new run from the last checkpoint "
+                "(train.init_checkpoint=<it>: a resumed run keeps the rates it saved). "
+                "train.loss_explosion_factor=0 turns this check off."
             )
 
 

@@ -26,14 +26,11 @@ def atomic_torch_save(obj, path: str) -> None:
 
 
 def atomic_copy(src: str, dst: str) -> None:
-    """Copy the file ``src`` to ``dst`` atomically (a hard link where the file system allows
-    one: no second copy of a checkpoint on disk)."""
+    """Copy the file ``src`` to ``dst`` atomically. A copy, not a hard link: a later save
+    that rewrites ``src`` in place must not change ``dst``."""
     tmp = _tmp_beside(dst)
     try:
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
+        shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
     finally:
         if os.path.exists(tmp):

