@@ -1,7 +1,9 @@
-"""Every config under configs/Shapes/ and configs/baselines/ trains for one step on the CPU.
+"""Every config under configs/Shapes/, configs/baselines/ and configs/sanity/ trains for one
+step on the CPU.
 
 Each config is loaded with LazyConfig, shrunk with command-line style overrides
-(ResNet base width 8, 16-channel FPN, for the student and the teacher), built
+(ResNet base width 8, or MobileNetV2 at width 0.35 without its ImageNet file, and a
+16-channel FPN, for the student and the teacher), built
 (distillation teachers load a checkpoint of the shrunk teacher model, written to
 tmp_path), and run for one training forward on two synthetic 96x96 images inside
 an EventStorage; the summed losses are backpropagated.
@@ -21,19 +23,26 @@ from detectron2.utils.events import EventStorage
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(
     os.path.relpath(p, ROOT)
-    for folder in ("configs/Shapes", "configs/baselines")
+    for folder in ("configs/Shapes", "configs/baselines", "configs/sanity")
     for p in glob.glob(os.path.join(ROOT, folder, "*.py"))
 )
 SIZE = 96
 
 
-def shrink(prefix):
-    """Overrides that make a configs/common/models detector tiny (as tests/tool_runs.py)."""
-    return [f"{prefix}.backbone.bottom_up.stages.base_width=8", f"{prefix}.backbone.out_channels=16"]
+def shrink(prefix, model_cfg=None):
+    """Overrides that make a configs/common/models detector tiny (as tests/tool_runs.py):
+    ResNet base width 8, or, for the MobileNetV2 student, width 0.35 from scratch (the
+    ImageNet file fits width 1.0 only; tests/test_backbones.py loads it)."""
+    bottom_up = model_cfg.backbone.bottom_up if model_cfg is not None else {}
+    if "width_mult" in bottom_up:
+        narrow = [f"{prefix}.backbone.bottom_up.width_mult=0.35", f"{prefix}.backbone.bottom_up.weights_path=null"]
+    else:
+        narrow = [f"{prefix}.backbone.bottom_up.stages.base_width=8"]
+    return narrow + [f"{prefix}.backbone.out_channels=16"]
 
 
 # Configs that the generic overrides below do not fit: config -> extra overrides.
-# (None so far: every Shapes and baselines config shrinks with shrink().)
+# (None so far: every config of these folders shrinks with shrink().)
 EXTRA_OVERRIDES = {}
 
 
@@ -41,11 +50,13 @@ def overrides_for(cfg, config):
     if "teachers" in cfg.model:
         teachers = cfg.model.teachers
         prefixes = ["model.teachers"] if "_target_" in teachers else [f"model.teachers.{k}" for k in teachers]
-        out = shrink("model.student") + [o for p in prefixes for o in shrink(f"{p}.model")]
+        nodes = [teachers] if "_target_" in teachers else [teachers[k] for k in teachers]
+        out = shrink("model.student", cfg.model.student) + [
+            o for p, node in zip(prefixes, nodes) for o in shrink(f"{p}.model", node.model)]
         if cfg.model.get("min_input_size", None):
             out.append(f"model.min_input_size={SIZE}")  # the images below
     else:
-        out = shrink("model")
+        out = shrink("model", cfg.model)
     return out + EXTRA_OVERRIDES.get(config, [])
 
 
@@ -108,7 +119,11 @@ def test_config_trains_one_step(config, tmp_path):
     assert distilled == bool(teacher_nodes(cfg.model)), "teachers only in distillation configs"
     student = model.student if distilled else model
     # the shrink reached every network
-    assert student.backbone.bottom_up.stem.out_channels == 8
+    bottom_up = student.backbone.bottom_up
+    if hasattr(bottom_up, "stem"):
+        assert bottom_up.stem.out_channels == 8
+    else:  # MobileNetV2 at width 0.35: its first conv has 16 channels (32 at width 1.0)
+        assert bottom_up.features[0][0].out_channels == 16 and bottom_up.weights_path is None
     assert {s.channels for s in student.backbone.output_shape().values()} == {16}
     if distilled:
         for teacher in model.teachers.values():
