@@ -25,7 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot_losses import read_metrics  # noqa: E402
+from plot_losses import read_metrics, save_figure  # noqa: E402
 
 KINDS = ("grad_ratio", "grad_cos", "grad_norm")
 Series = Dict[Tuple[str, str], Tuple[List[int], List[float]]]
@@ -88,13 +88,7 @@ def plot_diagnostics(records: Sequence[dict], output: str, title: str = "") -> s
     left.axhline(1.0, color="#888", linewidth=0.8)
     right.axhline(0.0, color="#888", linewidth=0.8)
     right.set_ylim(-1.05, 1.05)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    fig.savefig(output, dpi=100)
-    plt.close(fig)
-    return output
+    return save_figure(fig, output, title)
 
 
 def main(argv=None) -> str:

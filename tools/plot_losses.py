@@ -118,6 +118,11 @@ def plot_losses(
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
+    return save_figure(fig, output, title)
+
+
+def save_figure(fig, output: str, title: str = "") -> str:
+    """Title, tight layout, PNG at 100 dpi into ``output`` (folders made); closes ``fig``."""
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -3,47 +3,41 @@ temporary file beside its target, then renamed over it (``os.replace`` is atomic
 file system)."""
 import os
 import shutil
+from typing import Callable
 
 import torch
 
 __all__ = ["atomic_torch_save", "atomic_copy", "atomic_write_text"]
 
 
-def _tmp_beside(path: str) -> str:
+def _replace_via_tmp(path: str, write: Callable[[str], None]) -> None:
+    """``write(tmp)`` to a temporary file beside ``path``, then rename it over ``path``; the
+    temporary file is removed whatever happens."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    return f"{path}.tmp-{os.getpid()}"
-
-
-def atomic_torch_save(obj, path: str) -> None:
-    """``torch.save(obj, path)``, atomically."""
-    tmp = _tmp_beside(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
     try:
-        torch.save(obj, tmp)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def atomic_torch_save(obj, path: str) -> None:
+    """``torch.save(obj, path)``, atomically."""
+    _replace_via_tmp(path, lambda tmp: torch.save(obj, tmp))
 
 
 def atomic_copy(src: str, dst: str) -> None:
     """Copy the file ``src`` to ``dst`` atomically. A copy, not a hard link: a later save
     that rewrites ``src`` in place must not change ``dst``."""
-    tmp = _tmp_beside(dst)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    _replace_via_tmp(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
 def atomic_write_text(path: str, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
-    tmp = _tmp_beside(path)
-    try:
+    def write(tmp):
         with open(tmp, "w") as f:
             f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+    _replace_via_tmp(path, write)
