@@ -299,6 +299,35 @@ def test_student_inherits_the_teachers_rpn_through_the_tool(env, faster_rcnn_tea
     assert all(torch.equal(student["student." + k], teacher[k]) for k in rpn)
     fpn = "backbone.fpn_output2.weight"
     assert not torch.equal(student["student." + fpn], teacher[fpn])
+    assert not [k for k in student if k.startswith("adapters.")]  # equal widths: none "needed"
+
+
+def test_adapters_always_builds_one_per_level_through_the_tool(env, faster_rcnn_teacher_checkpoint, tmp_path):
+    out = tmp_path / "always"
+    run_tool("lazyconfig_train_net.py", *_faster_rcnn_fitnet_args(faster_rcnn_teacher_checkpoint, out, 24),
+             "model.adapters=always", "train.max_iter=1", env=env)
+    state = torch.load(out / "model_final.pth", weights_only=True)["model"]
+    assert sorted(k for k in state if k.startswith("adapters.")) == sorted(
+        f"adapters.teacher.p{i}.{p}" for i in range(2, 7) for p in ("weight", "bias"))
+    assert state["adapters.teacher.p2.weight"].shape == (24, 24, 1, 1)
+
+
+def test_pretrained_mobilenet_student_starts_from_imagenet_through_the_tool(env, tmp_path):
+    """configs/Shapes/faster_rcnn_MobileNetV2_FPN.py finds torchvision's ImageNet file itself
+    (weights_path='auto': here the fdet package that make setup installs); at lr 0 the trained
+    backbone is that file's, tensor for tensor."""
+    from d2kd.modeling.backbone.mobilenet import find_torchvision_weights
+
+    out = tmp_path / "mobilenet"
+    run_tool("lazyconfig_train_net.py", "--config-file", "configs/Shapes/faster_rcnn_MobileNetV2_FPN.py",
+             *TINY_DATA, *TINY_SCHEDULE, "model.backbone.out_channels=16", "optimizer.lr=0.0",
+             "train.max_iter=1", "train.eval_period=0", f"train.output_dir={out}", env=env)
+    trained = torch.load(out / "model_final.pth", weights_only=True)["model"]
+    imagenet = torch.load(find_torchvision_weights(), weights_only=True)
+    features = [k for k in imagenet if k.startswith("features.") and not k.endswith("num_batches_tracked")
+                and "running_" not in k]
+    assert len(features) > 100
+    assert all(torch.equal(trained[f"backbone.bottom_up.{k}"], imagenet[k]) for k in features)
 
 
 def test_inheriting_a_module_of_another_shape_is_an_error_before_training(
