@@ -204,7 +204,7 @@ class LossExplosionGuard(HookBase):
                 "distillation weights (tools/loss_scale.py, train.distill_diagnostics_period) and continue "
                 "with --resume; to lower the learning rate, start a new run from the last checkpoint "
                 "(train.init_checkpoint=<it>: a resumed run keeps the rates it saved). "
-                "train.loss_explosion_factor=0 turns this check off."
+                "+train.loss_explosion_factor=0 turns this check off."
             )
 
 

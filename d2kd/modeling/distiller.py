@@ -9,7 +9,7 @@ from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY
 
 from ..losses.base import DistillContext, DistillLoss
-from .checkpoint import STUDENT_PREFIX, load_weights_strictly
+from .checkpoint import STUDENT_PREFIX, WeightsError, load_weights_strictly
 from .inheritance import check_inheritance, copy_inherited, select_inherited
 from .matching import build_adapters, crop_to_common, pair_levels_by_stride
 from .recorder import ForwardRecorder
@@ -126,8 +126,8 @@ class DistillationDetector(nn.Module):
         self.inherit_teacher = inherit_teacher or next(iter(self._teachers))
         if self.inherit:
             if self.inherit_teacher not in self._teachers:
-                raise ValueError(f"inherit_teacher={inherit_teacher!r} is not one of the teachers "
-                                 f"{sorted(self._teachers)}")
+                raise WeightsError(f"inherit_teacher={inherit_teacher!r} is not one of the teachers "
+                                   f"{sorted(self._teachers)}; name one of them")
             selected = select_inherited(self._teachers[self.inherit_teacher].model.state_dict(), self.inherit)
             check_inheritance(student.state_dict(), selected, self.inherit)
         if min_input_size:
