@@ -356,3 +356,34 @@ def test_make_dataset_tool_prints_summary(tmp_path, capsys):
     assert str(tmp_path / "tiny" / "val" / "annotations.json") in out
     assert f"{TINY.num_val} images" in out and "small" in out and "large" in out
     assert d2kd.data.SHAPES_CLASSES[0] in out
+
+
+def test_verify_modes_headers_auto_and_off(tiny_root, tmp_path, monkeypatch):
+    """headers: a truncated JPEG, an unreadable header, a wrong size and a missing file
+    are found without decoding; auto decodes small sets; off checks nothing; another
+    value of $D2KD_VERIFY_IMAGES is an error naming the choices."""
+    from d2kd.data.checks import FULL_DECODE_LIMIT, verify_mode
+
+    dicts = DatasetCatalog.get("d2kd_shapes_tiny_val")
+    assert verify_images(dicts, mode="headers") == "headers"
+    assert verify_images(dicts) == "full" and len(dicts) <= FULL_DECODE_LIMIT
+    image_dir = tmp_path / "images"
+    shutil.copytree(os.path.dirname(dicts[0]["file_name"]), image_dir)
+    copied = [dict(d, file_name=str(image_dir / os.path.basename(d["file_name"]))) for d in dicts]
+    truncated = image_dir / "000003.jpg"
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    (image_dir / "000005.jpg").write_bytes(os.urandom(500))
+    (image_dir / "000007.jpg").unlink()
+    copied[8] = dict(copied[8], width=copied[8]["width"] + 1)
+    with pytest.raises(ValueError) as error:
+        verify_images(copied, mode="headers")
+    message = str(error.value)
+    assert "4 of 12" in message and "D2KD_VERIFY_IMAGES=off skips this check" in message
+    assert f"{truncated} is a truncated JPEG" in message
+    assert f"{image_dir / '000005.jpg'} has no readable image header" in message
+    assert "but the annotations say" in message
+    monkeypatch.setenv("D2KD_VERIFY_IMAGES", "off")
+    assert verify_images(copied) == "off"
+    monkeypatch.setenv("D2KD_VERIFY_IMAGES", "quick")
+    with pytest.raises(ValueError, match="D2KD_VERIFY_IMAGES='quick': choose one of auto, full, headers, off"):
+        verify_mode()

@@ -239,6 +239,8 @@ def check_before_training(args, cfg):
             )
     names = dataset_names_in(cfg, splits=("test",) if args.eval_only else ("train", "test"))
     check_datasets_registered(names)
+    if not comm.is_main_process():
+        return  # the images are the main process's to verify: once a launch, not once a process
     for name in names:
         try:
             verify_images(DatasetCatalog.get(name))
