@@ -449,3 +449,14 @@ def test_an_exploding_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
     assert "Traceback" not in proc.stderr
     assert (out / "model_0000000.pth").exists() and not (out / "model_0000001.pth").exists()
     assert (out / "last_checkpoint").read_text().strip() == "model_0000000.pth"
+
+
+def test_a_teachers_class_count_is_checked_against_the_dataset(env, teacher_checkpoint, tmp_path):
+    out = tmp_path / "classes"
+    proc = run_tool("lazyconfig_train_net.py", *distill_args(teacher_checkpoint, out),
+                    "model.teachers.model.num_classes=9", env=env, check=False)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert ("Config error: model.teachers.model.num_classes=9, but the training set 'd2kd_shapes_tiny_train' has "
+            "6 categories") in last and "Set model.teachers.model.num_classes=6 (and use a teacher checkpoint" in last
+    assert not out.exists() or not list(out.rglob("*.pth"))

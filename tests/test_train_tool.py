@@ -96,6 +96,9 @@ def test_eval_only_reproduces_the_final_evaluation(trained_run, datasets_env, tm
         (["--config-file", CONFIG, "train.checkpointer.period=0"], "train.checkpointer.period=0: give a whole"),
         (["--config-file", CONFIG, "dataloader.train.total_batch_size=0"],
          "dataloader.train.total_batch_size=0: give a whole number >= 1"),
+        (["--config-file", CONFIG, *TINY_DATA, "model.num_classes=3"], "model.num_classes=3, but the training set "
+                                                            "'d2kd_shapes_tiny_train' has 6 categories (circle, "
+                                                            "ellipse"),
         (["--config-file", CONFIG, "train.max_iter=3", "--resume"], "'--resume' is a flag written after the "
                                                                       "key=value overrides"),
     ],

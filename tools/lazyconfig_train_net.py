@@ -38,6 +38,7 @@ from d2kd.config import (
     apply_overrides_strictly,
     check_datasets_registered,
     check_min_input_size,
+    check_num_classes,
     check_output_dir,
     check_train_values,
     dataset_names_in,
@@ -54,7 +55,7 @@ from d2kd.utils.env import resolve_device
 from d2kd.utils.logger import setup_project_loggers
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
-from detectron2.data import DatasetCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import (
     AMPTrainer,
     SimpleTrainer,
@@ -246,6 +247,11 @@ def check_before_training(args, cfg):
             verify_images(DatasetCatalog.get(name))
         except ValueError as e:
             raise ConfigError(f"Dataset {name!r}: {e}") from e
+    train_names = dataset_names_in(cfg, splits=("train",)) if not args.eval_only else []
+    if train_names:
+        classes = MetadataCatalog.get(train_names[0]).get("thing_classes", None)
+        if classes:  # (set when the dataset's categories were read)
+            check_num_classes(cfg, train_names[0], list(classes))
 
 
 def eval_output_dir(output_dir: str) -> str:

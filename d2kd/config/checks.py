@@ -315,3 +315,43 @@ def check_min_input_size(cfg):
         _check_one_min_input_size(
             stage_config(cfg, index), f"Stage {index + 1} ({stage_name(cfg, index)}): "
         )
+
+
+def num_classes_keys(node, prefix: str = "model") -> List[tuple]:
+    """``(key, value)`` of every ``num_classes`` written as a whole number under ``node``
+    (interpolations such as ``"${..num_classes}"`` follow the key they point to)."""
+    found = []
+    if OmegaConf.is_dict(node):
+        for key in node.keys():
+            child = node._get_node(key)
+            full = f"{prefix}.{key}"
+            if OmegaConf.is_config(child):
+                found += num_classes_keys(child, full)
+            elif key == "num_classes" and _is_number(child._value()):
+                found.append((full, int(child._value())))
+    elif OmegaConf.is_list(node):
+        for i in range(len(node)):
+            child = node._get_node(i)
+            if OmegaConf.is_config(child):
+                found += num_classes_keys(child, f"{prefix}.{i}")
+    return found
+
+
+def check_num_classes(cfg, dataset_name: str, thing_classes: Sequence[str], where: str = ""):
+    """Every ``num_classes`` of the model (the student's and every teacher's) equals the
+    number of categories of the training set ``dataset_name``.
+
+    Raises:
+        ConfigError: naming the key to set and the value, for too few classes (a crash at
+            iteration 0), too many (a crash in evaluation) or a forgotten one (a useless AP).
+    """
+    wanted = len(thing_classes)
+    for key, value in num_classes_keys(cfg.model):
+        if value != wanted:
+            listed = ", ".join(thing_classes[:8]) + (", ..." if wanted > 8 else "")
+            teacher = ".teachers" in key
+            raise ConfigError(
+                f"{where}{key}={value}, but the training set {dataset_name!r} has {wanted} categories "
+                f"({listed}). Set {key}={wanted}"
+                + (" (and use a teacher checkpoint trained with that many classes)." if teacher else ".")
+            )
