@@ -90,6 +90,7 @@ def test_eval_only_reproduces_the_final_evaluation(trained_run, datasets_env, tm
         (["--config-file", CONFIG, "optimizer.lr=fast"], "optimizer.lr is a number (now 0.001), and 'fast' is not"),
         (["--config-file", CONFIG, "optimizer.lr=nan"], "optimizer.lr must be a finite number, got nan"),
         (["--config-file", CONFIG, "train.max_iter=2.5"], "train.max_iter=2.5: give a whole number >= 1"),
+        (["--config-file", CONFIG, "train.max_iter=1e3"], "train.max_iter=1000.0: give a whole number >= 1"),
         (["--config-file", CONFIG, "+train.loss_explosion_factor=0.5"], "train.loss_explosion_factor=0.5: give a "
                                                                          "number above 1"),
         (["--config-file", CONFIG, "train.max_iter=0"], "train.max_iter=0: give a whole number >= 1"),

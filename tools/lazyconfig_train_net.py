@@ -45,6 +45,7 @@ from d2kd.config import (
     load_config,
 )
 from d2kd.data import verify_images
+from d2kd.data.checks import verify_mode
 from d2kd.engine.diagnostics import DistillDiagnostics
 from d2kd.engine.hooks import (DistillWeightSchedule, LossExplosionError, LossExplosionGuard, TeacherInheritance,
                                unwrap_model)
@@ -240,18 +241,32 @@ def check_before_training(args, cfg):
             )
     names = dataset_names_in(cfg, splits=("test",) if args.eval_only else ("train", "test"))
     check_datasets_registered(names)
-    if not comm.is_main_process():
-        return  # the images are the main process's to verify: once a launch, not once a process
+    train_names = dataset_names_in(cfg, splits=("train",)) if not args.eval_only else []
+    classes_checked = _check_classes(cfg, train_names)  # every process: a wrong student stops them all
+    try:
+        mode = verify_mode()
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    if mode == "off" or not comm.is_main_process():
+        return  # the images are the main process's to verify: once a launch (a SAL run: a stage)
     for name in names:
         try:
-            verify_images(DatasetCatalog.get(name))
+            verify_images(DatasetCatalog.get(name), mode=mode)
         except ValueError as e:
             raise ConfigError(f"Dataset {name!r}: {e}") from e
-    train_names = dataset_names_in(cfg, splits=("train",)) if not args.eval_only else []
-    if train_names:
-        classes = MetadataCatalog.get(train_names[0]).get("thing_classes", None)
-        if classes:  # (set when the dataset's categories were read)
-            check_num_classes(cfg, train_names[0], list(classes))
+    if not classes_checked:  # the categories of a COCO json are known once it was read
+        _check_classes(cfg, train_names)
+
+
+def _check_classes(cfg, train_names) -> bool:
+    """check_num_classes against the first training set, when its categories are known;
+    logs the teachers' differences; returns whether it could check."""
+    classes = MetadataCatalog.get(train_names[0]).get("thing_classes", None) if train_names else None
+    if not classes:
+        return False
+    for warning in check_num_classes(cfg, train_names[0], list(classes)):
+        logger.warning(warning)
+    return True
 
 
 def eval_output_dir(output_dir: str) -> str:

@@ -112,6 +112,11 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_whole(value) -> bool:
+    """An int (not a bool, not a float such as 1e3: range() and the data loader need ints)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_override_type(override: str, key: str, current, value) -> None:
     """An override of a number, a whole number or a bool must give one (finite), e.g.
     ``train.max_iter=abc`` or ``optimizer.lr=nan`` fail here, before training."""
@@ -141,14 +146,14 @@ def check_train_values(cfg, where: str = ""):
         value = OmegaConf.select(cfg.train, key, default=None)
         if value is None:
             continue
-        if not _is_number(value) or int(value) != value or value < minimum:
+        if not _is_whole(value) or value < minimum:
             raise ConfigError(f"{where}train.{key}={value!r}: give a whole number >= {minimum}.")
     factor = OmegaConf.select(cfg.train, "loss_explosion_factor", default=None)
     if factor is not None and (not _is_number(factor) or not (factor == 0 or factor > 1)):
         raise ConfigError(f"{where}train.loss_explosion_factor={factor!r}: give a number above 1 "
                           "(the multiple of the first total loss that stops the run), or 0 to turn the check off.")
     batch = OmegaConf.select(cfg, "dataloader.train.total_batch_size", default=None)
-    if batch is not None and (not _is_number(batch) or int(batch) != batch or batch < 1):
+    if batch is not None and (not _is_whole(batch) or batch < 1):
         raise ConfigError(f"{where}dataloader.train.total_batch_size={batch!r}: give a whole number >= 1.")
     for section in ("model", "optimizer", "train", "lr_multiplier"):
         node = cfg.get(section, None)
@@ -328,7 +333,7 @@ def num_classes_keys(node, prefix: str = "model") -> List[tuple]:
             if OmegaConf.is_config(child):
                 found += num_classes_keys(child, full)
             elif key == "num_classes" and _is_number(child._value()):
-                found.append((full, int(child._value())))
+                found.append((full, child._value()))
     elif OmegaConf.is_list(node):
         for i in range(len(node)):
             child = node._get_node(i)
@@ -337,21 +342,32 @@ def num_classes_keys(node, prefix: str = "model") -> List[tuple]:
     return found
 
 
-def check_num_classes(cfg, dataset_name: str, thing_classes: Sequence[str], where: str = ""):
-    """Every ``num_classes`` of the model (the student's and every teacher's) equals the
-    number of categories of the training set ``dataset_name``.
+def check_num_classes(cfg, dataset_name: str, thing_classes: Sequence[str], where: str = "") -> List[str]:
+    """Every ``num_classes`` of the student equals the number of categories of the training
+    set ``dataset_name``; a teacher's may differ (feature distillation does not need the
+    teacher's labels; its checkpoint is checked against its own config when it loads).
 
+    Returns:
+        one warning per teacher key that differs from the training set (the tool logs them).
     Raises:
         ConfigError: naming the key to set and the value, for too few classes (a crash at
             iteration 0), too many (a crash in evaluation) or a forgotten one (a useless AP).
     """
     wanted = len(thing_classes)
+    listed = ", ".join(thing_classes[:8]) + (", ..." if wanted > 8 else "")
+    warnings = []
     for key, value in num_classes_keys(cfg.model):
-        if value != wanted:
-            listed = ", ".join(thing_classes[:8]) + (", ..." if wanted > 8 else "")
-            teacher = ".teachers" in key
-            raise ConfigError(
-                f"{where}{key}={value}, but the training set {dataset_name!r} has {wanted} categories "
-                f"({listed}). Set {key}={wanted}"
-                + (" (and use a teacher checkpoint trained with that many classes)." if teacher else ".")
-            )
+        if not _is_whole(value):
+            raise ConfigError(f"{where}{key}={value!r}: give a whole number.")
+        if value == wanted:
+            continue
+        if ".teachers" in key:
+            warnings.append(f"{where}{key}={value}, the training set {dataset_name!r} has {wanted} categories: "
+                            "fine for feature distillation from a teacher trained on other categories; "
+                            f"if it was trained on these, set {key}={wanted}.")
+            continue
+        raise ConfigError(
+            f"{where}{key}={value}, but the training set {dataset_name!r} has {wanted} categories "
+            f"({listed}). Set {key}={wanted}."
+        )
+    return warnings
