@@ -15,6 +15,14 @@ _JPEG_END = b"\xff\xd9"
 _MAX_LISTED = 10
 
 
+def _size_problem(record: dict, size: Tuple[int, int]) -> Optional[str]:
+    """A (width, height) ``size`` that differs from the record's annotated one, or None."""
+    expected = (record.get("width"), record.get("height"))
+    if None not in expected and tuple(expected) != size:
+        return f"is {size[0]}x{size[1]} but the annotations say {expected[0]}x{expected[1]}"
+    return None
+
+
 def _image_problem(record: dict) -> Optional[str]:
     """Why the image of a detectron2 dataset dict cannot be used, or None when it decodes.
 
@@ -39,10 +47,7 @@ def _image_problem(record: dict) -> Optional[str]:
             image.load()
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, ... on bad data
         return f"cannot be decoded ({type(e).__name__}: {e})"
-    expected = (record.get("width"), record.get("height"))
-    if None not in expected and tuple(expected) != size:
-        return f"is {size[0]}x{size[1]} but the annotations say {expected[0]}x{expected[1]}"
-    return None
+    return _size_problem(record, size)
 
 
 def _header_problem(record: dict) -> Optional[str]:
@@ -65,10 +70,7 @@ def _header_problem(record: dict) -> Optional[str]:
             size = image.size
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, ... on bad data
         return f"has no readable image header ({type(e).__name__}: {e})"
-    expected = (record.get("width"), record.get("height"))
-    if None not in expected and tuple(expected) != size:
-        return f"is {size[0]}x{size[1]} but the annotations say {expected[0]}x{expected[1]}"
-    return None
+    return _size_problem(record, size)
 
 
 # up to this many images "auto" decodes every one (seconds); above, it reads headers only
