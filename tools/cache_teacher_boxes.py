@@ -33,7 +33,7 @@ import sys
 import torch
 import tqdm
 
-from d2kd.config import ConfigError, apply_overrides_strictly, load_config
+from d2kd.config import ConfigError, apply_overrides_strictly, load_config, register_config_datasets
 from d2kd.engine.stages import stage_config
 from d2kd.modeling import Teacher, WeightsError
 from d2kd.utils.env import resolve_device
@@ -142,6 +142,7 @@ def main(args) -> int:
     if args.batch_size < 1 or args.save_every < 1:
         raise ConfigError("--batch-size and --save-every must be >= 1")
     cfg = apply_overrides_strictly(load_config(args.config_file), args.opts)
+    register_config_datasets(cfg)
     scfg = _resolved_config(cfg, args.stage)
     default_output, default_datasets = _me_target(cfg, args.stage)
     output = args.output or default_output

@@ -43,9 +43,10 @@ from d2kd.config import (
     check_train_values,
     dataset_names_in,
     load_config,
+    register_config_datasets,
 )
 from d2kd.data import verify_images
-from d2kd.data.checks import verify_mode
+from d2kd.data.checks import box_problems, verify_mode
 from d2kd.engine.diagnostics import DistillDiagnostics
 from d2kd.engine.hooks import (DistillWeightSchedule, LossExplosionError, LossExplosionGuard, TeacherInheritance,
                                unwrap_model)
@@ -250,12 +251,27 @@ def check_before_training(args, cfg):
     if mode == "off" or not comm.is_main_process():
         return  # the images are the main process's to verify: once a launch (a SAL run: a stage)
     for name in names:
+        records = load_dataset_dicts(name)
         try:
-            verify_images(DatasetCatalog.get(name), mode=mode)
+            verify_images(records, mode=mode)
         except ValueError as e:
             raise ConfigError(f"Dataset {name!r}: {e}") from e
+        for problem in box_problems(records):
+            logger.warning("Dataset %r: %s", name, problem)
     if not classes_checked:  # the categories of a COCO json are known once it was read
         _check_classes(cfg, train_names)
+
+
+def load_dataset_dicts(name):
+    """``DatasetCatalog.get(name)``; an annotation whose category id is not among the
+    json's ``categories`` (detectron2's KeyError) is a ConfigError naming the fix."""
+    try:
+        return DatasetCatalog.get(name)
+    except KeyError as e:
+        raise ConfigError(
+            f"Dataset {name!r}: {e.args[0] if e.args else e}. Add that category to the json's "
+            "\"categories\" or remove its annotations."
+        ) from e
 
 
 def _check_classes(cfg, train_names) -> bool:
@@ -288,6 +304,7 @@ def eval_output_dir(output_dir: str) -> str:
 def main(args):
     cfg = load_config(args.config_file)
     cfg = apply_overrides_strictly(cfg, args.opts)
+    register_config_datasets(cfg)  # every process: each builds its own data loader
     if "stages" in cfg and not args.eval_only:
         return run_stages(args, cfg, do_train=do_train, do_test=do_test, check=check_before_training)
     run_dir = cfg.train.output_dir

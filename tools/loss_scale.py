@@ -118,10 +118,11 @@ def main(argv=None):
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides key=value")
     args = parser.parse_args(argv)
 
-    from d2kd.config import ConfigError, apply_overrides_strictly, load_config
+    from d2kd.config import ConfigError, apply_overrides_strictly, load_config, register_config_datasets
 
     try:
         cfg = apply_overrides_strictly(load_config(args.config_file), args.opts)
+        register_config_datasets(cfg)
     except ConfigError as e:
         sys.exit(f"Config error: {e}")
     torch.manual_seed(cfg.train.get("seed", 0))

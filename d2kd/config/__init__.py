@@ -10,6 +10,7 @@ from .checks import (
     dataset_names_in,
     load_config,
 )
+from .datasets import declared_datasets, register_config_datasets
 
 __all__ = [
     "ConfigError",
@@ -20,5 +21,7 @@ __all__ = [
     "check_output_dir",
     "check_train_values",
     "dataset_names_in",
+    "declared_datasets",
     "load_config",
+    "register_config_datasets",
 ]

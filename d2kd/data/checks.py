@@ -8,7 +8,7 @@ from PIL import Image
 
 from .shapes import IMAGES_DIR, SCALES, SPLITS
 
-__all__ = ["verify_images", "verify_mode", "FULL_DECODE_LIMIT", "VERIFY_MODES"]
+__all__ = ["box_problems", "verify_images", "verify_mode", "FULL_DECODE_LIMIT", "VERIFY_MODES"]
 
 _JPEG_START = b"\xff\xd8"
 _JPEG_END = b"\xff\xd9"
@@ -118,6 +118,44 @@ def verify_images(dataset_dicts: Iterable[dict], num_threads: int = 4, mode: Opt
     if problems:
         raise ValueError(_report(problems, len(records)))
     return mode
+
+
+def box_problems(dataset_dicts: Iterable[dict]) -> List[str]:
+    """What detectron2 silently does to odd boxes in ``dataset_dicts``, counted.
+
+    Training (``DatasetMapper``) clips every box to its image and drops those left
+    with no area (``filter_empty_instances``). This names, with a count and a first
+    example each: boxes of zero or negative width or height, boxes entirely outside
+    their image (both dropped), and boxes partly outside it (clipped). Crowd
+    regions are left out, as detectron2 ignores them in training. Returns one line
+    per kind found ([] for clean annotations).
+    """
+    from detectron2.structures import BoxMode
+
+    kinds = {
+        "have zero or negative width or height (detectron2 drops them in training)": [],
+        "lie entirely outside their image (clipped to nothing and dropped)": [],
+        "reach outside their image (clipped to it)": [],
+    }
+    degenerate, outside, partly = kinds.values()
+    total = 0
+    for record in dataset_dicts:
+        width, height = record.get("width"), record.get("height")
+        for ann in record.get("annotations", ()):
+            if ann.get("iscrowd", 0) or "bbox" not in ann:
+                continue
+            total += 1
+            x0, y0, x1, y1 = BoxMode.convert(list(ann["bbox"]), ann["bbox_mode"], BoxMode.XYXY_ABS)
+            where = f"{record['file_name']} box {[round(float(v), 1) for v in ann['bbox']]}"
+            if x1 <= x0 or y1 <= y0:
+                degenerate.append(where)
+            elif width is None or height is None:
+                continue
+            elif x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
+                outside.append(where)
+            elif x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+                partly.append(where)
+    return [f"{len(found)} of {total} boxes {kind}, e.g. {found[0]}" for kind, found in kinds.items() if found]
 
 
 def _shapes_location(path: str) -> Optional[Tuple[str, str]]:

@@ -11,7 +11,7 @@ from detectron2.modeling import META_ARCH_REGISTRY
 from ..losses.base import DistillContext, DistillLoss
 from .checkpoint import STUDENT_PREFIX, WeightsError, load_weights_strictly
 from .inheritance import check_inheritance, copy_inherited, select_inherited
-from .matching import build_adapters, crop_to_common, pair_levels_by_stride
+from .matching import PairingError, build_adapters, crop_to_common, pair_levels_by_stride
 from .recorder import ForwardRecorder
 from .teacher import Teacher
 
@@ -136,7 +136,10 @@ class DistillationDetector(nn.Module):
                 for level, spec in student_shapes.items()
             }
             for loss in self.distill_losses:
-                loss.check_feature_sizes({k: sizes[k] for k in loss.in_features})
+                try:
+                    loss.check_feature_sizes({k: sizes[k] for k in loss.in_features})
+                except ValueError as e:  # a PairingError: the tools exit with a clean Config error
+                    raise PairingError(f"{e} (model.min_input_size={min_input_size})") from e
 
     def inherit_from_teacher(self) -> List[str]:
         """Copy the teacher weights selected by ``inherit`` into the student; returns the

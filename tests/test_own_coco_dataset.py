@@ -1,0 +1,179 @@
+"""A user's own COCO-format dataset, declared by overrides alone (the README's path):
+teacher training, MKD distillation, export and --eval-only through the real tools.
+
+The dataset is written here, not by the shapes generator: two classes with
+non-contiguous COCO ids (3 and 7), 112 px images.
+"""
+import json
+
+import cv2
+import numpy as np
+import pytest
+from tool_runs import read_metrics, run_tool, shrink_model
+
+CATEGORIES = [{"id": 3, "name": "square"}, {"id": 7, "name": "disk"}]
+TEACHER_CONFIG = "configs/Shapes/faster_rcnn_R18w64_FPN.py"
+MKD_CONFIG = "projects/MKD/configs/Shapes/mkd_R18w64_to_R18_faster_rcnn.py"
+STUDENT_CONFIG = "configs/Shapes/faster_rcnn_R18_FPN.py"
+SIZE = 112
+
+
+def write_coco_split(root, split, num_images, seed, extra_annotations=()):
+    """Images of squares and disks on noise under root/images, and root/<split>.json."""
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(exist_ok=True)
+    images, annotations = [], []
+    for image_id in range(1, num_images + 1):
+        image = rng.integers(0, 80, (SIZE, SIZE, 3), dtype=np.uint8)
+        for k in range(2):
+            side = int(rng.integers(20, 40))
+            x, y = (int(v) for v in rng.integers(0, SIZE - side, 2))
+            category = CATEGORIES[k % 2]
+            color = (230, 60, 60) if category["name"] == "square" else (60, 230, 60)
+            if category["name"] == "square":
+                cv2.rectangle(image, (x, y), (x + side - 1, y + side - 1), color, -1)
+            else:
+                cv2.circle(image, (x + side // 2, y + side // 2), side // 2, color, -1)
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": category["id"],
+                                "bbox": [x, y, side, side], "area": side * side, "iscrowd": 0})
+        file_name = f"{split}_{image_id:03d}.png"
+        cv2.imwrite(str(root / "images" / file_name), image)
+        images.append({"id": image_id, "file_name": file_name, "width": SIZE, "height": SIZE})
+    for extra in extra_annotations:
+        annotations.append({"id": len(annotations) + 1, "iscrowd": 0, **extra})
+    path = root / f"{split}.json"
+    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": CATEGORIES}))
+    return path
+
+
+def own_data(root, train="own_train", val="own_val"):
+    """The README's overrides: declare both splits, point the loaders at them."""
+    return [
+        f"+datasets.{train}=[{root / 'train.json'},{root / 'images'}]",
+        f"+datasets.{val}=[{root / 'val.json'},{root / 'images'}]",
+        f"dataloader.train.dataset.names={train}",
+        f"dataloader.test.dataset.names={val}",
+        # the tests' small scale (the images' own 112 px; batch 2)
+        "dataloader.train.mapper.augmentations.0.short_edge_length=[112]",
+        "dataloader.test.mapper.augmentations.0.short_edge_length=112",
+        "dataloader.train.total_batch_size=2",
+        "dataloader.train.num_workers=0",
+        "dataloader.test.num_workers=0",
+    ]
+
+
+SCHEDULE = ["train.max_iter=2", "train.log_period=1", "train.checkpointer.period=2"]
+TEACHER_SIZE = ["backbone.bottom_up.stages.base_width=8", "backbone.out_channels=24"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("own_coco")
+    write_coco_split(root, "train", 6, seed=0)
+    write_coco_split(root, "val", 3, seed=1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def teacher(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("own_teacher")
+    run_tool("lazyconfig_train_net.py", "--config-file", TEACHER_CONFIG, *own_data(dataset), *SCHEDULE,
+             *[f"model.{o}" for o in TEACHER_SIZE], "model.roi_heads.num_classes=2", "train.eval_period=0",
+             f"train.output_dir={out}")
+    return out / "model_final.pth"
+
+
+def test_teacher_mkd_export_and_eval_on_an_own_coco_dataset(dataset, teacher, tmp_path):
+    run = tmp_path / "mkd"
+    run_tool("lazyconfig_train_net.py", "--config-file", MKD_CONFIG, *own_data(dataset), *SCHEDULE,
+             *shrink_model("model.student"), *[f"model.teachers.model.{o}" for o in TEACHER_SIZE],
+             "model.student.roi_heads.num_classes=2", "model.teachers.model.roi_heads.num_classes=2",
+             f"model.teachers.weights={teacher}", "model.min_input_size=112",
+             "+model.student.roi_heads.box_predictor.test_score_thresh=0.0",
+             "train.eval_period=2", f"train.output_dir={run}")
+    records = read_metrics(run)
+    train = [r for r in records if "total_loss" in r]
+    assert [r["iteration"] for r in train] == [0, 1]
+    for term in ("multiscale", "fdmd", "fea"):
+        assert all(r[f"loss_mkd_{term}_p2"] > 0 for r in train)
+    evaluated = [r for r in records if "bbox/AP" in r][-1]
+    # COCOEvaluator read the user's categories: one AP per class, by name
+    assert {"bbox/AP-square", "bbox/AP-disk"} <= set(evaluated)
+
+    exported = tmp_path / "student.pth"
+    run_tool("export_student.py", "--checkpoint", run / "model_final.pth", "--output", exported)
+    run_tool("lazyconfig_train_net.py", "--eval-only", "--config-file", STUDENT_CONFIG, *own_data(dataset),
+             *shrink_model(), "model.roi_heads.num_classes=2",
+             "+model.roi_heads.box_predictor.test_score_thresh=0.0",
+             f"train.init_checkpoint={exported}", f"train.output_dir={tmp_path / 'eval'}")
+    log = (tmp_path / "eval" / "log.txt").read_text()
+    row = log.split("copypaste: AP,AP50,AP75,APs,APm,APl")[-1].splitlines()[1].split("copypaste: ")[1]
+    assert float(row.split(",")[0]) == pytest.approx(evaluated["bbox/AP"], abs=1e-3)
+
+
+def test_a_forgotten_num_classes_on_an_own_dataset_names_the_key(dataset, tmp_path):
+    proc = run_tool("lazyconfig_train_net.py", "--config-file", STUDENT_CONFIG, *own_data(dataset), *SCHEDULE,
+                    *shrink_model(), f"train.output_dir={tmp_path / 'run'}", check=False)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "model.roi_heads.num_classes=6, but the training set 'own_train' has 2 categories (square, disk)" in last
+    assert last.endswith("Set model.roi_heads.num_classes=2.")
+    assert not (tmp_path / "run").exists() or not list((tmp_path / "run").rglob("*.pth"))
+
+
+def test_own_dataset_mistakes_are_clear_errors_before_training(dataset, tmp_path):
+    missing = run_tool("lazyconfig_train_net.py", "--config-file", STUDENT_CONFIG,
+                       f"+datasets.own_train=[{dataset / 'nope.json'},{dataset / 'images'}]",
+                       "dataloader.train.dataset.names=own_train", check=False)
+    assert missing.returncode == 1
+    assert "datasets.own_train: the COCO json" in missing.stderr and "nope.json' does not exist" in missing.stderr
+    taken = run_tool("lazyconfig_train_net.py", "--config-file", STUDENT_CONFIG,
+                     f"+datasets.d2kd_shapes_tiny_train=[{dataset / 'train.json'},{dataset / 'images'}]",
+                     check=False)
+    assert taken.returncode == 1 and "is already registered" in taken.stderr.strip().splitlines()[-1]
+    malformed = run_tool("lazyconfig_train_net.py", "--config-file", STUDENT_CONFIG,
+                         f"+datasets.own_train={dataset / 'train.json'}", check=False)
+    assert malformed.returncode == 1 and "is not a dataset declaration" in malformed.stderr
+
+
+def test_unknown_category_and_odd_boxes_are_caught_before_training(tmp_path):
+    root = tmp_path / "odd"
+    root.mkdir()
+    write_coco_split(root, "train", 2, seed=0, extra_annotations=[
+        {"image_id": 1, "category_id": 3, "bbox": [10, 10, 0, 12], "area": 0},  # zero width
+        {"image_id": 1, "category_id": 7, "bbox": [100, 100, 30, 30], "area": 900},  # reaches outside
+        {"image_id": 2, "category_id": 3, "bbox": [200, 5, 10, 10], "area": 100},  # outside the image
+    ])
+    write_coco_split(root, "val", 1, seed=1)
+    args = ["--config-file", STUDENT_CONFIG, *own_data(root), *shrink_model(), "model.roi_heads.num_classes=2",
+            "train.max_iter=1", "train.eval_period=0", f"train.output_dir={tmp_path / 'run'}"]
+    proc = run_tool("lazyconfig_train_net.py", *args)
+    assert "1 of 7 boxes have zero or negative width or height" in proc.stderr
+    assert "1 of 7 boxes lie entirely outside their image" in proc.stderr
+    assert "1 of 7 boxes reach outside their image (clipped to it)" in proc.stderr
+
+    data = json.loads((root / "train.json").read_text())
+    data["annotations"][0]["category_id"] = 5
+    (root / "train.json").write_text(json.dumps(data))
+    bad = run_tool("lazyconfig_train_net.py", *args[:-1], f"train.output_dir={tmp_path / 'bad'}", check=False)
+    assert bad.returncode == 1
+    last = bad.stderr.strip().splitlines()[-1]
+    assert "Dataset 'own_train'" in last and "category_id=5" in last and "\"categories\"" in last
+    assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").iterdir())  # nothing written
+
+
+def test_a_config_files_dict_declaration_registers_with_detectron2(dataset):
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+    from omegaconf import OmegaConf
+
+    from d2kd.config import register_config_datasets
+
+    json_file, image_root = str(dataset / "val.json"), str(dataset / "images")
+    cfg = OmegaConf.create({"datasets": {"own_dict_val": {"json_file": json_file, "image_root": image_root}}})
+    assert register_config_datasets(cfg) == ["own_dict_val"]
+    assert register_config_datasets(cfg) == ["own_dict_val"]  # the same files again: a no-op
+    records = DatasetCatalog.get("own_dict_val")
+    assert len(records) == 3 and sum(len(r["annotations"]) for r in records) == 6
+    # COCO ids 3 and 7 map to detectron2's contiguous 0 and 1
+    assert {a["category_id"] for r in records for a in r["annotations"]} == {0, 1}
+    assert MetadataCatalog.get("own_dict_val").thing_classes == ["square", "disk"]
