@@ -132,12 +132,12 @@ def box_problems(dataset_dicts: Iterable[dict]) -> List[str]:
     """
     from detectron2.structures import BoxMode
 
-    kinds = {
-        "have zero or negative width or height (detectron2 drops them in training)": [],
-        "lie entirely outside their image (clipped to nothing and dropped)": [],
-        "reach outside their image (clipped to it)": [],
-    }
-    degenerate, outside, partly = kinds.values()
+    kinds = (
+        "have zero or negative width or height (detectron2 drops them in training)",
+        "lie entirely outside their image (clipped to nothing and dropped)",
+        "reach outside their image (clipped to it)",
+    )
+    counts, first = [0] * len(kinds), [None] * len(kinds)
     total = 0
     for record in dataset_dicts:
         width, height = record.get("width"), record.get("height")
@@ -145,17 +145,29 @@ def box_problems(dataset_dicts: Iterable[dict]) -> List[str]:
             if ann.get("iscrowd", 0) or "bbox" not in ann:
                 continue
             total += 1
-            x0, y0, x1, y1 = BoxMode.convert(list(ann["bbox"]), ann["bbox_mode"], BoxMode.XYXY_ABS)
-            where = f"{record['file_name']} box {[round(float(v), 1) for v in ann['bbox']]}"
-            if x1 <= x0 or y1 <= y0:
-                degenerate.append(where)
-            elif width is None or height is None:
+            kind = _box_kind(BoxMode.convert(list(ann["bbox"]), ann["bbox_mode"], BoxMode.XYXY_ABS), width, height)
+            if kind is None:
                 continue
-            elif x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
-                outside.append(where)
-            elif x0 < 0 or y0 < 0 or x1 > width or y1 > height:
-                partly.append(where)
-    return [f"{len(found)} of {total} boxes {kind}, e.g. {found[0]}" for kind, found in kinds.items() if found]
+            counts[kind] += 1
+            if first[kind] is None:
+                first[kind] = f"{record['file_name']} box {[round(float(v), 1) for v in ann['bbox']]}"
+    return [f"{n} of {total} boxes {kind}, e.g. {example}"
+            for kind, n, example in zip(kinds, counts, first) if n]
+
+
+def _box_kind(box, width, height) -> Optional[int]:
+    """Index into box_problems' kinds for an XYXY ``box`` in a ``width`` x ``height`` image
+    (either may be None: then only the size is judged), or None for a clean box."""
+    x0, y0, x1, y1 = box
+    if x1 <= x0 or y1 <= y0:
+        return 0
+    if width is None or height is None:
+        return None
+    if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
+        return 1
+    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+        return 2
+    return None
 
 
 def _shapes_location(path: str) -> Optional[Tuple[str, str]]:
