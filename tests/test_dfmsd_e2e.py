@@ -12,6 +12,7 @@ from tool_runs import ROOT, load_tool
 
 from d2kd.config import ConfigError, apply_overrides_strictly, load_config
 from d2kd.engine.stages import stage_config
+from d2kd.utils.io import file_sha256
 from detectron2.config import instantiate
 from detectron2.engine import default_argument_parser
 
@@ -93,6 +94,7 @@ def test_cache_tool_writes_resumes_and_checks_settings(setup, box_cache):
     document = json.loads(cache.read_text())
     assert document["complete"] and document["datasets"] == ["d2kd_shapes_tiny_train"]
     assert document["score_threshold"] == 0.0 and document["teacher"]["weights"].endswith("weak.pth")
+    assert document["teacher"]["sha256"] == file_sha256(str(tmp / "weak.pth"))  # the mapper compares it
     entry = next(iter(document["images"].values()))
     assert entry["boxes"] and len(entry["boxes"]) == len(entry["scores"])
     assert run() == 0  # complete: nothing to do
@@ -107,9 +109,19 @@ def test_cache_tool_writes_resumes_and_checks_settings(setup, box_cache):
 
     with pytest.raises(ConfigError, match="other settings"):
         _run_cache_tool(overrides, cache)
+    # the weak teacher retrained at the same path: its cache is not continued
+    (tmp / "weak_copy.pth").write_bytes((tmp / "weak.pth").read_bytes())
+    weights = torch.load(tmp / "weak.pth")
+    next(v for v in weights["model"].values() if v.is_floating_point()).add_(1.0)
+    torch.save(weights, tmp / "weak.pth")
+    try:
+        with pytest.raises(ConfigError, match="other settings"):
+            run()
+    finally:
+        os.replace(tmp / "weak_copy.pth", tmp / "weak.pth")
 
 
-def test_two_stage_dfmsd_run_through_the_tool(setup, two_stage_run, capsys):
+def test_two_stage_dfmsd_run_through_the_tool(setup, box_cache, two_stage_run, capsys):
     tmp, overrides = setup
     out = two_stage_run
     tool = load_tool("lazyconfig_train_net")
@@ -152,6 +164,20 @@ def test_two_stage_dfmsd_run_through_the_tool(setup, two_stage_run, capsys):
             )
         )
     assert not (tmp / "run2" / "stage1" / "metrics.json").exists()
+
+    # a box cache made by another teacher than stage 1's: an error before anything trains
+    document = json.loads(box_cache[0].read_text())
+    document["teacher"]["sha256"] = "0" * 64
+    foreign = tmp / "foreign_boxes.json"
+    foreign.write_text(json.dumps(document))
+    with pytest.raises(ConfigError, match=r"Stage 2 \(strong\).*made by the teacher checkpoint .*not by .*weak.pth"):
+        tool.main(
+            default_argument_parser().parse_args(
+                ["--config-file", CONFIG, *overrides, f"dataloader.train.mapper.box_cache={foreign}",
+                 f"train.output_dir={tmp}/run3"]
+            )
+        )
+    assert not (tmp / "run3" / "stage1" / "metrics.json").exists()
 
 
 def test_pictures_of_me_decisions_and_attention(setup):

@@ -187,6 +187,32 @@ def test_box_cache_errors(tmp_path, registered, caplog):
         _mapper(box_cache=other, dataset_names="dfmsd_test_ds")
 
 
+def test_box_cache_is_checked_against_the_teacher_that_made_it(tmp_path, registered, caplog):
+    from d2kd.utils.io import file_sha256
+
+    weak, other = tmp_path / "weak.pth", tmp_path / "other.pth"
+    weak.write_bytes(b"weak teacher")
+    other.write_bytes(b"another teacher")
+    cache = _cache(tmp_path, registered, BIG)
+    document = json.load(open(cache))
+    assert "sha256" not in document["teacher"]  # a cache of an older tool: nothing to compare
+    _mapper(box_cache=cache, box_cache_teacher=str(weak))
+    assert "records no teacher hash" in caplog.text
+    document["teacher"]["sha256"] = file_sha256(str(weak))
+    write_cache(cache, document)
+
+    mapper = _mapper(box_cache=cache, box_cache_teacher=str(weak))  # the same bytes: accepted
+    assert mapper.box_cache.check_teacher([str(other), str(weak)]) is True
+    with pytest.raises(BoxCacheError, match=r"made by the teacher checkpoint weak.pth .*not by .*other.pth"):
+        _mapper(box_cache=cache, box_cache_teacher=str(other))
+    with pytest.raises(BoxCacheError, match="not by"):  # what the SAL runner calls
+        mapper.check_previous_teacher([str(other)])
+    other.write_bytes(b"weak teacher")  # retrained into the same bytes: the hash, not the path, decides
+    mapper.check_previous_teacher([str(other)])
+    with pytest.raises(BoxCacheError, match="box_cache_teacher=.*does not exist"):
+        _mapper(box_cache=cache, box_cache_teacher=str(tmp_path / "none.pth"))
+
+
 def test_mapper_argument_errors():
     with pytest.raises(ValueError, match="training mapper"):
         MaskingEnhancementMapper(is_train=False, augmentations=[], image_format="BGR")

@@ -24,11 +24,34 @@ def test_summary_by_hand():
     assert s["ratio"] == pytest.approx(4 / 3) and s["scale"] == pytest.approx(0.1 * 3 / 4)
     # each batch's own ratio: 5 / 2 and 3 / 4 (min, median of two: the upper, max)
     assert s["batch_ratios"] == pytest.approx((0.75, 2.5, 2.5))
+    # their mean 1.625, sample std 1.75 / sqrt(2), standard error std / sqrt(2) = 0.875
+    assert s["relative_se"] == pytest.approx(0.875 / 1.625)
     report = loss_scale.format_report(s, {"loss_pkd_p3", "loss_pkd_p4"}, 0.1)
     assert "| loss_pkd_p3 | 3 | 1.000 |" in report and "| distillation total | 4 | 1.333 |" in report
     assert "Multiply every distillation weight by 0.075" in report
     assert "Per batch, distillation / detection: min 0.75, median 2.5, max 2.5" in report
+    assert "Standard error of the mean per-batch ratio: 53.8% of it" in report
     assert loss_scale.summarize(records[:1], set(), target=1.0)["scale"] is None  # nothing to scale
+
+
+def test_a_staged_config_is_measured_at_its_first_stage_by_default():
+    from d2kd.config import ConfigError, load_config
+
+    cfg = load_config(os.path.join(ROOT, "projects/DFMSD/configs/Shapes/dfmsd_R34_R18w64_to_R18_faster_rcnn.py"))
+    first, where = loss_scale.measured_config(cfg, 1)
+    assert where == " (SAL stage 1 of 2)" and "stages" not in first
+    # stage 1 distils from the weaker R34 teacher with the plain mapper; stage 2 from the R18w64 one with ME
+    assert first.model.teachers.weights.endswith("faster_rcnn_R34_FPN/model_final.pth")
+    assert "box_cache" not in first.dataloader.train.mapper
+    second, _ = loss_scale.measured_config(cfg, 2)
+    assert second.model.teachers.weights.endswith("faster_rcnn_R18w64_FPN/model_final.pth")
+    assert "box_cache" in second.dataloader.train.mapper
+    with pytest.raises(ConfigError, match="--stage 3 is out of range: the config has 2 stages"):
+        loss_scale.measured_config(cfg, 3)
+    plain = load_config(os.path.join(ROOT, "configs/baselines/pkd_R18w64_to_R18_faster_rcnn.py"))
+    assert loss_scale.measured_config(plain, 1) == (plain, "")
+    with pytest.raises(ConfigError, match="declares no SAL stages"):
+        loss_scale.measured_config(plain, 2)
 
 
 def test_tool_reports_the_scale_that_hits_the_target(tmp_path):

@@ -37,6 +37,7 @@ from d2kd.config import ConfigError, apply_overrides_strictly, load_config, regi
 from d2kd.engine.stages import stage_config
 from d2kd.modeling import Teacher, WeightsError
 from d2kd.utils.env import resolve_device
+from d2kd.utils.io import file_sha256
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.data import DatasetCatalog
@@ -108,6 +109,15 @@ def build_teacher_model(cfg, teacher_name=None):
     return teacher.model.eval(), {"weights": teacher.weights}
 
 
+def _with_hash(teacher_info: dict) -> dict:
+    """``teacher_info`` with the sha256 of its weights file (the DFMSD mapper compares it
+    with the teacher its config names)."""
+    weights = teacher_info.get("weights", "")
+    if weights and os.path.isfile(weights):
+        return dict(teacher_info, sha256=file_sha256(weights))
+    return dict(teacher_info)
+
+
 def _open_cache(path, datasets, num_images, threshold, teacher_info, overwrite):
     """The cache document to continue (resume) or a new one."""
     if os.path.isfile(path):
@@ -116,6 +126,7 @@ def _open_cache(path, datasets, num_images, threshold, teacher_info, overwrite):
             cache.datasets == list(datasets)
             and abs(cache.score_threshold - threshold) < 1e-12
             and cache.document.get("teacher", {}).get("weights") == teacher_info.get("weights")
+            and cache.teacher_sha256 == teacher_info.get("sha256")  # a teacher retrained at the same path
         )
         if same:
             return cache.document
@@ -156,7 +167,7 @@ def main(args) -> int:
     if len(set(keys)) != len(keys):
         raise ConfigError(f"Images of {datasets} share cache keys (image ids); cache each dataset separately")
     model, teacher_info = build_teacher_model(scfg, args.teacher)
-    teacher_info["config"] = os.path.abspath(args.config_file)
+    teacher_info = _with_hash(dict(teacher_info, config=os.path.abspath(args.config_file)))
     document = _open_cache(output, datasets, len(records), args.score_threshold, teacher_info, args.overwrite)
     todo = [r for r in records if image_key(r) not in document["images"]]
     if not todo and document.get("complete"):

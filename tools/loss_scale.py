@@ -12,7 +12,9 @@ the distillation total equal ``--target`` times the detection total.
 A loss weight suited to one dataset and feature scale is rarely suited to
 another (sum-reduced masked losses grow with C x H x W, feature MSE with the
 teacher's feature magnitude): run this on your own data and teachers before a
-long training. Only the training split is read.
+long training. Only the training split is read. A config with SAL ``stages`` is
+measured at its first stage (where its training starts: that stage's teacher and
+mapper) unless ``--stage`` names another.
 
     python tools/loss_scale.py --config-file configs/baselines/mgd_R18w64_to_R18_faster_rcnn.py \\
         model.teachers.weights=output/teachers/faster_rcnn_R18w64_FPN/model_final.pth
@@ -39,7 +41,9 @@ def summarize(records: List[Dict[str, float]], distill_keys, target: float) -> d
         ``ratio`` (distillation / detection), ``scale`` (the factor to multiply
         every distillation weight by so that the ratio becomes ``target``; None when
         the distillation total is 0) and ``batch_ratios`` (min, median, max over the
-        batches of each batch's own ratio; None without a detection loss).
+        batches of each batch's own ratio; None without a detection loss) and
+        ``relative_se`` (the standard error of the mean of those per-batch ratios over
+        that mean: how stable the measured ratio is; None under two batches).
     """
     sums = defaultdict(float)
     for record in records:
@@ -55,8 +59,13 @@ def summarize(records: List[Dict[str, float]], distill_keys, target: float) -> d
         for r in records if any(v for k, v in r.items() if k not in distill_keys)
     )
     spread = (per_batch[0], per_batch[len(per_batch) // 2], per_batch[-1]) if per_batch else None
+    relative_se = None
+    if len(per_batch) >= 2:
+        mean = sum(per_batch) / len(per_batch)
+        variance = sum((r - mean) ** 2 for r in per_batch) / (len(per_batch) - 1)
+        relative_se = (variance / len(per_batch)) ** 0.5 / mean if mean else None
     return dict(means=means, detection=detection, distillation=distillation, ratio=ratio, scale=scale,
-                batch_ratios=spread)
+                batch_ratios=spread, relative_se=relative_se)
 
 
 def format_report(summary: dict, distill_keys, target: float) -> str:
@@ -72,6 +81,9 @@ def format_report(summary: dict, distill_keys, target: float) -> str:
         lines.append("")
         lines.append(f"Per batch, distillation / detection: min {low:.3g}, median {median:.3g}, max {high:.3g} "
                      "(if they differ widely, average over more batches: --iters).")
+    if summary.get("relative_se") is not None:
+        lines.append(f"Standard error of the mean per-batch ratio: {100 * summary['relative_se']:.1f}% of it "
+                     "(the measured ratio is stable to about this much; more --iters shrink it).")
     if summary["scale"] is not None:
         lines.append("")
         lines.append(
@@ -109,12 +121,34 @@ def measure(cfg, iters: int) -> tuple:
     return records, distill_keys
 
 
+def measured_config(cfg, stage: int):
+    """The config to measure: SAL stage ``stage`` (1-based) of a staged config, else ``cfg``.
+
+    Returns ``(config, description)``; the description names the stage (empty without
+    stages). A stage out of range, or ``stage != 1`` for a config without stages, is a
+    ConfigError.
+    """
+    from d2kd.config import ConfigError
+    from d2kd.config.stages import stage_config
+
+    if "stages" not in cfg:
+        if stage != 1:
+            raise ConfigError(f"--stage {stage} given, but the config declares no SAL stages")
+        return cfg, ""
+    if not 1 <= stage <= len(cfg.stages):
+        raise ConfigError(f"--stage {stage} is out of range: the config has {len(cfg.stages)} stages")
+    return stage_config(cfg, stage - 1), f" (SAL stage {stage} of {len(cfg.stages)})"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--iters", type=int, default=5, help="training batches to average over")
     parser.add_argument("--target", type=float, default=1.0,
                         help="wanted distillation total / detection total (for the suggested scale)")
+    parser.add_argument("--stage", type=int, default=1,
+                        help="a config with SAL stages: the 1-based stage to measure (default 1, where training "
+                             "starts)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides key=value")
     args = parser.parse_args(argv)
 
@@ -123,12 +157,13 @@ def main(argv=None):
     try:
         cfg = apply_overrides_strictly(load_config(args.config_file), args.opts)
         register_config_datasets(cfg)
+        cfg, where = measured_config(cfg, args.stage)
     except ConfigError as e:
         sys.exit(f"Config error: {e}")
     torch.manual_seed(cfg.train.get("seed", 0))
     records, distill_keys = measure(cfg, args.iters)
     summary = summarize(records, distill_keys, args.target)
-    print(f"{os.path.relpath(args.config_file)}: mean over {args.iters} training batches\n")
+    print(f"{os.path.relpath(args.config_file)}{where}: mean over {args.iters} training batches\n")
     print(format_report(summary, distill_keys, args.target))
     return summary
 

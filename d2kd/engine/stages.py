@@ -41,7 +41,7 @@ import copy
 import json
 import logging
 import os
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -180,15 +180,29 @@ def summary_table(rows: List[Dict]) -> str:
     return "\n".join(lines)
 
 
-def _validate_builds(index: int, name: str, scfg) -> Dict[str, tuple]:
+def teacher_weights(model_cfg) -> List[str]:
+    """The checkpoint paths of a model config's teacher(s) (``model.teachers``: one
+    ``L(Teacher)`` or a dict of them); empty without teachers."""
+    teachers = model_cfg.get("teachers", None) if isinstance(model_cfg, DictConfig) else None
+    if teachers is None:
+        return []
+    items = [teachers] if "_target_" in teachers else list(teachers.values())
+    return [str(t.get("weights", "")) for t in items if isinstance(t, DictConfig) and t.get("weights", "")]
+
+
+def _validate_builds(index: int, name: str, scfg, previous_teachers: Sequence[str] = ()) -> Dict[str, tuple]:
     """Instantiate the stage's model (teachers load their weights) and train mapper on the
-    CPU, so that their own checks run before anything trains. Returns the student's
-    state-dict shapes."""
+    CPU, so that their own checks run before anything trains. A mapper that depends on
+    the previous stage's teacher (DFMSD's box cache of its detections) declares
+    ``check_previous_teacher(weights_paths)`` and is given ``previous_teachers``.
+    Returns the student's state-dict shapes."""
     try:
         model = instantiate(copy.deepcopy(scfg.model))
         loader = scfg.get("dataloader", {}).get("train", {})
         if isinstance(loader, DictConfig) and "mapper" in loader:
-            instantiate(copy.deepcopy(loader.mapper))
+            mapper = instantiate(copy.deepcopy(loader.mapper))
+            if previous_teachers and hasattr(mapper, "check_previous_teacher"):
+                mapper.check_previous_teacher(list(previous_teachers))
     except ConfigError:
         raise
     except WeightsError as e:
@@ -240,7 +254,8 @@ def run_stages(
         extra_hooks: optional ``f(index, stage_cfg) -> list of hooks`` added to
             each stage's trainer (0-based index) after the runner's own hooks.
         validate_models: also build every unfinished stage's model and train
-            mapper once before training (teacher weights, box caches, ...).
+            mapper once before training (teacher weights, box caches and the
+            teacher that made them, ...).
 
     Returns:
         one row per stage: ``{"index", "name", "teacher", "iterations",
@@ -264,7 +279,8 @@ def run_stages(
         shapes = {}
         for i, scfg in enumerate(configs):
             if not is_finished(scfg):
-                shapes[i] = _validate_builds(i, names[i], scfg)
+                previous = teacher_weights(configs[i - 1].model) if i > 0 else []
+                shapes[i] = _validate_builds(i, names[i], scfg, previous)
         first = next(iter(shapes), None)
         for i, student in shapes.items():
             if student != shapes[first]:

@@ -1,13 +1,14 @@
 """Files written so that an interruption never leaves a partial one: each is written to a
 temporary file beside its target, then renamed over it (``os.replace`` is atomic on one
 file system)."""
+import hashlib
 import os
 import shutil
 from typing import Callable
 
 import torch
 
-__all__ = ["atomic_torch_save", "atomic_copy", "atomic_write_text"]
+__all__ = ["atomic_torch_save", "atomic_copy", "atomic_write_text", "file_sha256"]
 
 
 def _replace_via_tmp(path: str, write: Callable[[str], None]) -> None:
@@ -41,3 +42,12 @@ def atomic_write_text(path: str, text: str) -> None:
             f.write(text)
 
     _replace_via_tmp(path, write)
+
+
+def file_sha256(path: str, chunk_bytes: int = 1 << 20) -> str:
+    """Hex sha256 of the file ``path``'s bytes (read in chunks: checkpoints can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(chunk_bytes), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

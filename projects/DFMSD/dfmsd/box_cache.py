@@ -10,7 +10,7 @@ Written by ``tools/cache_teacher_boxes.py``, read by
       "num_images": 3000,             # images of the datasets
       "complete": true,               # false while the tool is still running
       "score_threshold": 0.3,         # boxes with a lower score were not kept
-      "teacher": {"config": ..., "weights": ...},
+      "teacher": {"config": ..., "weights": ..., "sha256": ...},  # sha256 of the weights file
       "images": {
         "<key>": {"file_name": "000000.jpg", "height": 200, "width": 240,
                   "boxes": [[x0, y0, x1, y1], ...], "scores": [0.9, ...]},
@@ -27,6 +27,8 @@ import os
 from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
+
+from d2kd.utils.io import file_sha256
 
 __all__ = [
     "CACHE_FORMAT",
@@ -132,6 +134,33 @@ class BoxCache:
     @property
     def score_threshold(self) -> float:
         return float(self.document.get("score_threshold", 0.0))
+
+    @property
+    def teacher_sha256(self) -> Optional[str]:
+        """sha256 of the teacher checkpoint that made the cache (None for caches made before it was recorded)."""
+        return self.document.get("teacher", {}).get("sha256") or None
+
+    def check_teacher(self, weights_paths: Sequence[str]) -> bool:
+        """Raise :class:`BoxCacheError` unless the cache was made by one of ``weights_paths``.
+
+        Compares the sha256 recorded in the cache with each file's, so a teacher
+        retrained at the same path is caught too. Returns False (nothing to compare)
+        when the cache records no hash or no path is a local file, True when one matches.
+        """
+        recorded = self.teacher_sha256
+        local = [str(p) for p in weights_paths if p and os.path.isfile(str(p))]
+        if recorded is None or not local:
+            return False
+        hashes = {path: file_sha256(path) for path in local}
+        if recorded in hashes.values():
+            return True
+        made_by = self.document.get("teacher", {}).get("weights", "?")
+        expected = ", ".join(f"{path} (sha256 {digest[:12]})" for path, digest in hashes.items())
+        raise BoxCacheError(
+            f"Box cache {self.path!r} was made by the teacher checkpoint {made_by} (sha256 {recorded[:12]}), "
+            f"not by {expected}, the teacher this config takes its boxes from. Re-create it with that "
+            f"teacher: {CACHE_COMMAND} --overwrite"
+        )
 
     @property
     def complete(self) -> bool:

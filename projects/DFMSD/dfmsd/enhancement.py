@@ -17,6 +17,7 @@ normal one; :class:`dfmsd.DFMSDDetector` computes L_ME on it.
 """
 import copy
 import logging
+import os
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
@@ -197,6 +198,10 @@ class MaskingEnhancementMapper(DatasetMapper):
         uncached: what to do with an image the cache lacks: ``"error"`` (default,
             raised at construction when ``dataset_names`` is given) or
             ``"ground_truth"`` (use its GT boxes; the count is logged).
+        box_cache_teacher: path of the teacher checkpoint the box cache must have been made
+            by (its sha256 is compared with the one the cache records); "" compares
+            nothing here. A SAL run compares a stage's cache with the previous stage's
+            teacher itself (:meth:`check_previous_teacher`).
         seed: seed of the mapper's random generator (per data-loader worker:
             ``[seed, worker_id]``); default None draws it from numpy's global
             RNG, which detectron2 seeds per worker.
@@ -211,6 +216,7 @@ class MaskingEnhancementMapper(DatasetMapper):
         noise_prob: float = 0.5,
         crop_ratio: Tuple[float, float] = (0.6, 0.9),
         box_cache: str = "",
+        box_cache_teacher: str = "",
         score_threshold: Optional[float] = None,
         dataset_names=None,
         uncached: str = "error",
@@ -242,17 +248,33 @@ class MaskingEnhancementMapper(DatasetMapper):
             self.box_cache.check_usable(score_threshold, names)
             if names:
                 self._check_coverage(names)
+            if box_cache_teacher:
+                if not os.path.isfile(box_cache_teacher):
+                    raise BoxCacheError(f"box_cache_teacher={box_cache_teacher!r} does not exist")
+                if not self.box_cache.check_teacher([box_cache_teacher]):
+                    logger.warning("[MaskingEnhancementMapper] %s records no teacher hash (made by an older "
+                                   "tools/cache_teacher_boxes.py): box_cache_teacher not verified", box_cache)
+            teacher = self.box_cache.document.get("teacher", {})
             logger.info(
-                "[MaskingEnhancementMapper] %s; candidate boxes from %s (score >= %s)",
+                "[MaskingEnhancementMapper] %s; candidate boxes from %s (score >= %s), made by %s (sha256 %s)",
                 self.enhancement,
                 box_cache,
                 score_threshold if score_threshold is not None else self.box_cache.score_threshold,
+                teacher.get("weights", "?"),
+                (self.box_cache.teacher_sha256 or "not recorded")[:12],
             )
         else:
             logger.info(
                 "[MaskingEnhancementMapper] %s; candidate boxes from the ground truth (no box cache)",
                 self.enhancement,
             )
+
+    def check_previous_teacher(self, weights_paths: Sequence[str]) -> None:
+        """Called by the SAL runner before training with the checkpoint(s) of the previous
+        stage's teacher, the one DFMSD takes Area(x) from: a box cache made by another
+        checkpoint is a :class:`BoxCacheError`."""
+        if self.box_cache is not None:
+            self.box_cache.check_teacher(weights_paths)
 
     def _check_coverage(self, names: List[str]) -> None:
         records = [r for name in names for r in DatasetCatalog.get(name)]
