@@ -33,7 +33,7 @@ import sys
 import torch
 import tqdm
 
-from d2kd.config import ConfigError, apply_overrides_strictly, load_config, register_config_datasets
+from d2kd.config import ConfigError, load_tool_config
 from d2kd.engine.stages import stage_config
 from d2kd.modeling import Teacher, WeightsError
 from d2kd.utils.env import resolve_device
@@ -152,8 +152,7 @@ def main(args) -> int:
         raise ConfigError(f"--score-threshold must be in [0, 1], got {args.score_threshold}")
     if args.batch_size < 1 or args.save_every < 1:
         raise ConfigError("--batch-size and --save-every must be >= 1")
-    cfg = apply_overrides_strictly(load_config(args.config_file), args.opts)
-    register_config_datasets(cfg)
+    cfg = load_tool_config(args.config_file, args.opts)
     scfg = _resolved_config(cfg, args.stage)
     default_output, default_datasets = _me_target(cfg, args.stage)
     output = args.output or default_output

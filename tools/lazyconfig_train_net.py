@@ -35,15 +35,13 @@ except ImportError as e:
 
 from d2kd.config import (
     ConfigError,
-    apply_overrides_strictly,
     check_datasets_registered,
     check_min_input_size,
     check_num_classes,
     check_output_dir,
     check_train_values,
     dataset_names_in,
-    load_config,
-    register_config_datasets,
+    load_tool_config,
 )
 from d2kd.data import verify_images
 from d2kd.data.checks import box_problems, verify_mode
@@ -163,7 +161,7 @@ def distill_diagnostics_period(cfg, model) -> int:
             f"train.distill_diagnostics_period={period!r}: give a whole number of iterations "
             "(0 turns the diagnostics off)"
         )
-    inner = model.module if hasattr(model, "module") else model
+    inner = unwrap_model(model)
     if period and not hasattr(inner, "student_loss_keys"):
         raise ConfigError(
             f"train.distill_diagnostics_period={period} measures distillation losses, but the model "
@@ -302,9 +300,7 @@ def eval_output_dir(output_dir: str) -> str:
 
 
 def main(args):
-    cfg = load_config(args.config_file)
-    cfg = apply_overrides_strictly(cfg, args.opts)
-    register_config_datasets(cfg)  # every process: each builds its own data loader
+    cfg = load_tool_config(args.config_file, args.opts)  # every process: each builds its own data loader
     if "stages" in cfg and not args.eval_only:
         return run_stages(args, cfg, do_train=do_train, do_test=do_test, check=check_before_training)
     run_dir = cfg.train.output_dir

@@ -152,11 +152,10 @@ def main(argv=None):
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides key=value")
     args = parser.parse_args(argv)
 
-    from d2kd.config import ConfigError, apply_overrides_strictly, load_config, register_config_datasets
+    from d2kd.config import ConfigError, load_tool_config
 
     try:
-        cfg = apply_overrides_strictly(load_config(args.config_file), args.opts)
-        register_config_datasets(cfg)
+        cfg = load_tool_config(args.config_file, args.opts)
         cfg, where = measured_config(cfg, args.stage)
     except ConfigError as e:
         sys.exit(f"Config error: {e}")

@@ -301,10 +301,9 @@ def main(argv=None) -> List[str]:
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides key=value")
     args = parser.parse_args(argv)
 
-    from d2kd.config import apply_overrides_strictly, load_config, register_config_datasets
+    from d2kd.config import load_tool_config
 
-    cfg = apply_overrides_strictly(load_config(args.config_file), args.opts)
-    register_config_datasets(cfg)
+    cfg = load_tool_config(args.config_file, args.opts)
     teachers = build_teachers(cfg.model)
     students = {label: build_student(cfg.model, path) for label, path in args.student}
     inputs = load_input(cfg, args.image, args.dataset, args.index)

@@ -28,7 +28,10 @@ SGD.weight_decay = 1e-4
 
 AdamW = L(torch.optim.AdamW)(
     params=L(get_default_optimizer_params)(
-        # "model" is filled in by the training tool, as for SGD
+        # "model" is filled in by the training tool, as for SGD; base_lr follows
+        # optimizer.lr (as in detectron2's own AdamW), so bias_lr_factor (and, on
+        # detectron2 main, lr_factor_func) set here scale it
+        base_lr="${..lr}",
         weight_decay_norm=0.0,
     ),
     lr=1e-3,

@@ -11,6 +11,7 @@ from .checks import (
     load_config,
 )
 from .datasets import declared_datasets, register_config_datasets
+from .tool_config import load_tool_config
 
 __all__ = [
     "ConfigError",
@@ -23,5 +24,6 @@ __all__ = [
     "dataset_names_in",
     "declared_datasets",
     "load_config",
+    "load_tool_config",
     "register_config_datasets",
 ]
