@@ -1,12 +1,14 @@
 """Shared fixtures: tiny CPU detectors built with the project's own backbone code."""
 import os
-
+import sys
 import tempfile
 
 import pytest
 import torch
 
-from tool_runs import load_tool
+from tool_runs import ROOT, load_tool
+
+sys.path.insert(0, ROOT)  # the benchmarks package (tooling beside tools/) for its tests
 
 os.environ.setdefault("D2KD_TEST", "1")
 

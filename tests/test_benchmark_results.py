@@ -1,4 +1,4 @@
-"""The results benchmark (tools/benchmark.py, d2kd.benchmark): report arithmetic by hand,
+"""The results benchmark (tools/benchmark.py, benchmarks): report arithmetic by hand,
 cache keys, and one run of every row type on the tiny scale through the real tools."""
 import calendar
 import json
@@ -12,10 +12,10 @@ import pytest
 import torch
 from tool_runs import TINY_DATA, load_tool
 
-from d2kd.benchmark.plan import (DISTILL_ROLES, PROFILES, ROWS, Profile, Row, row_by_name, rows_for,
+from benchmarks.plan import (DISTILL_ROLES, PROFILES, ROWS, Profile, Row, row_by_name, rows_for,
                                  with_overrides)
-from d2kd.benchmark.report import RowResult, collect, gap_closed, main_table, targets
-from d2kd.benchmark.runner import BenchmarkError, Task, _utc_stamp, config_digest, finished_at, plan_tasks
+from benchmarks.report import RowResult, collect, gap_closed, main_table, targets
+from benchmarks.runner import BenchmarkError, Task, _utc_stamp, config_digest, finished_at, plan_tasks
 
 
 def _finished(row, seed, ap, **metrics):
@@ -112,7 +112,7 @@ def test_main_table_columns():
 
 
 def test_config_digest_follows_relative_imports(tmp_path, monkeypatch):
-    from d2kd.benchmark import runner
+    from benchmarks import runner
 
     monkeypatch.setattr(runner, "ROOT", str(tmp_path))
     (tmp_path / "common").mkdir()
@@ -125,7 +125,7 @@ def test_config_digest_follows_relative_imports(tmp_path, monkeypatch):
 
 
 def test_config_digest_ignores_docstrings_and_comments_only(tmp_path, monkeypatch):
-    from d2kd.benchmark import runner
+    from benchmarks import runner
 
     monkeypatch.setattr(runner, "ROOT", str(tmp_path))
     leaf = tmp_path / "leaf.py"
@@ -196,8 +196,8 @@ def test_plan_maps_default_teacher_checkpoints_to_teacher_rows(tmp_path):
 def test_quick_profile_is_the_headline_rows_at_the_demo_scale(tmp_path):
     """`make demo` runs the full profile's headline rows, one seed, every run at the demo's
     image size and schedule, in folders of its own (it never overwrites a full run)."""
-    from d2kd.benchmark.plan import QUICK_DISTILL, QUICK_IMAGE_SIZE
-    from d2kd.benchmark.runner import _load
+    from benchmarks.plan import QUICK_DISTILL, QUICK_IMAGE_SIZE
+    from benchmarks.runner import _load
     from d2kd.config import check_min_input_size
 
     quick, full = PROFILES["quick"], PROFILES["full"]
@@ -233,7 +233,7 @@ def test_run_tasks_starts_the_longest_chain_first_then_the_run_with_more_inputs(
     run before the plain student (more inputs)."""
     import sys
 
-    from d2kd.benchmark.runner import run_tasks
+    from benchmarks.runner import run_tasks
 
     def task(name, needs=()):
         return Task(name, None, 0, name, str(tmp_path / name), [sys.executable, "-c", "pass"], tuple(needs))
@@ -255,7 +255,7 @@ def test_mkd_ablation_rows_switch_one_term_off():
 
 
 def test_mkd_weighting_rows_set_existing_weights_of_the_mkd_config():
-    from d2kd.benchmark.runner import _load
+    from benchmarks.runner import _load
 
     expected = {"mkd_alpha_warm": {"alpha": 3.8e-5},
                 "mkd_balanced": {"fea_weight": 0.29, "multiscale_weight": 0.099, "fdmd_weight": 0.32,

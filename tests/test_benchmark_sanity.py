@@ -1,11 +1,11 @@
-"""The sanity profile of tools/benchmark.py (d2kd/benchmark/plan.py, SANITY_*): its plan, and
+"""The sanity profile of tools/benchmark.py (benchmarks/plan.py, SANITY_*): its plan, and
 the seed-paired table it is reported in, by hand."""
 import pytest
 
-from d2kd.benchmark.plan import (PROFILES, SANITY_RATIO_AT_WEIGHT_1, SANITY_RATIOS, SANITY_ROWS, Profile, Row,
+from benchmarks.plan import (PROFILES, SANITY_RATIO_AT_WEIGHT_1, SANITY_RATIOS, SANITY_ROWS, Profile, Row,
                                  row_by_name)
-from d2kd.benchmark.report import collect, paired_table
-from d2kd.benchmark.runner import BenchmarkError, plan_tasks
+from benchmarks.report import collect, paired_table
+from benchmarks.runner import BenchmarkError, plan_tasks
 from test_benchmark_results import _finished
 
 
@@ -97,7 +97,7 @@ def test_gradient_balance_reads_the_runs_diagnostics(tmp_path):
     (or of ``distill`` when there are several); None for a run without diagnostics."""
     import json
 
-    from d2kd.benchmark.report import gradient_balance
+    from benchmarks.report import gradient_balance
 
     records = [{"iteration": 0, "total_loss": 2.0},
                {"iteration": 49, "grad_ratio/fitnet/neck": 0.5, "grad_cos/fitnet/neck": 0.1,

@@ -1,6 +1,7 @@
 """The core's layering reads one way: config <- modeling <- engine <- tools. No module of
-d2kd.config imports d2kd.engine or d2kd.benchmark, at module level or inside a function
-(the import circle config -> checks -> engine.stages -> config is gone)."""
+d2kd.config imports d2kd.engine, at module level or inside a function (the import circle
+config -> checks -> engine.stages -> config is gone), and no module of d2kd imports the
+benchmark tooling (the top-level ``benchmarks`` package beside tools/)."""
 import ast
 import os
 
@@ -29,10 +30,23 @@ def test_config_package_imports_neither_engine_nor_benchmark():
     for name in sorted(os.listdir(folder)):
         if name.endswith(".py"):
             bad = [m for m in _imports(os.path.join(folder, name))
-                   if m.startswith(("d2kd.engine", "d2kd.benchmark"))]
+                   if m.startswith("d2kd.engine")]
             if bad:
                 offending[name] = bad
     assert offending == {}
+
+
+def test_the_core_never_imports_the_benchmark_tooling():
+    offending = {}
+    for folder, _, files in os.walk(ROOT):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                bad = [m for m in _imports(path) if m == "benchmarks" or m.startswith(("benchmarks.", "d2kd.benchmark"))]
+                if bad:
+                    offending[os.path.relpath(path, ROOT)] = bad
+    assert offending == {}
+    assert not os.path.exists(os.path.join(ROOT, "benchmark"))  # moved to benchmarks/
 
 
 def test_stage_configs_live_in_the_config_package():

@@ -8,7 +8,7 @@ Mask R-CNN student with and without MKD, each through
 ``tools/lazyconfig_train_net.py`` and evaluated with COCOEvaluator; then writes
 the tables (mean +- std over seeds for the headline rows), the share of the
 teacher-student gap closed, params/FLOPs/latency and figures. Rows and profiles
-are in ``d2kd/benchmark/plan.py``. Every run is cached under ``--work-dir`` by a
+are in ``benchmarks/plan.py``. Every run is cached under ``--work-dir`` by a
 key of its config files, overrides, schedule, seed and teachers: running the
 same command again trains only what is missing or changed, and continues an
 interrupted run from its last checkpoint.
@@ -49,10 +49,10 @@ import subprocess
 import sys
 import time
 
-
 from d2kd.utils.io import atomic_write_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # the benchmarks package (plan, runner, report) lives beside tools/
 RESULTS = os.path.join(ROOT, "docs", "RESULTS.md")
 MODES = ("student", "teacher", "distill")
 # DFMSD's masking enhancement runs the student backbone and the teacher again, on the
@@ -293,9 +293,9 @@ def run_benchmark(profile, rows, work_dir, results_path, jobs=1, costs=True, plo
 
     Returns ``(tasks, results)``; ``results`` maps row names to ``RowResult``.
     """
-    from d2kd.benchmark.plan import FIRST_ROLES
-    from d2kd.benchmark.report import collect, results_document
-    from d2kd.benchmark.runner import plan_tasks, run_tasks
+    from benchmarks.plan import FIRST_ROLES
+    from benchmarks.report import collect, results_document
+    from benchmarks.runner import plan_tasks, run_tasks
 
     tasks = plan_tasks(profile, rows, work_dir)
     run_tasks(tasks, jobs=jobs, threads=profile.threads, log=log)
@@ -335,7 +335,7 @@ def _draw_figures(profile, tasks, results, folder):
     """AP per method (error bars: std over seeds) and loss curves of the headline methods."""
     import matplotlib
 
-    from d2kd.benchmark.plan import REFERENCE_ROLES
+    from benchmarks.plan import REFERENCE_ROLES
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -382,13 +382,13 @@ def _first_seed(tasks, row):
 
 def _last_stage_metrics(output_dir):
     """metrics.json of a run folder, or of its last SAL stage."""
-    from d2kd.benchmark.report import last_stage_dir
+    from benchmarks.report import last_stage_dir
 
     return os.path.join(last_stage_dir(output_dir), "metrics.json")
 
 
 def _final_checkpoint(output_dir):
-    from d2kd.benchmark.report import last_stage_dir
+    from benchmarks.report import last_stage_dir
 
     return os.path.join(last_stage_dir(output_dir), "model_final.pth")
 
@@ -451,7 +451,7 @@ def _model_costs(results, work_dir, profile, size=LATENCY_SIZE):
     from analyze_models import analyze_entry
     from export_student import export_student
 
-    from d2kd.benchmark.runner import _load
+    from benchmarks.runner import _load
     from d2kd.modeling.checkpoint import load_weights_strictly
     from detectron2.config import instantiate
 
@@ -500,8 +500,8 @@ def _model_costs(results, work_dir, profile, size=LATENCY_SIZE):
 
 
 def benchmark_markdown(profile, tasks, results, model_costs, figures, command, results_path, left_out=()):
-    from d2kd.benchmark.report import TABLE_TITLES, main_table, paired_table, segm_table, targets
-    from d2kd.benchmark.runner import finished_at
+    from benchmarks.report import TABLE_TITLES, main_table, paired_table, segm_table, targets
+    from benchmarks.runner import finished_at
 
     machine = _machine()
     lines = [
@@ -577,7 +577,7 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
 
 
 def main(argv=None):
-    from d2kd.benchmark.plan import PROFILES, row_by_name, rows_for
+    from benchmarks.plan import PROFILES, row_by_name, rows_for
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--overhead", action="store_true", help="measure distillation overhead")
@@ -587,7 +587,7 @@ def main(argv=None):
                         help="run only these rows of the profile (its teachers and warm-up are added); "
                              "the results name the rows left out")
     parser.add_argument("--extra-rows", nargs="+", default=(), metavar="ROW",
-                        help="rows of d2kd/benchmark/plan.py to run besides the profile's")
+                        help="rows of benchmarks/plan.py to run besides the profile's")
     parser.add_argument("--jobs", type=int, default=1, help="trainings run at the same time")
     parser.add_argument("--plan", action="store_true", help="print the runs and their cache state; train nothing")
     parser.add_argument("--no-costs", action="store_true", help="skip params/FLOPs/latency")
@@ -608,11 +608,11 @@ def main(argv=None):
     if args.overhead:
         run_overhead(args)
         return
-    from d2kd.benchmark.report import main_table
-    from d2kd.benchmark.runner import BenchmarkError, plan_tasks
+    from benchmarks.report import main_table
+    from benchmarks.runner import BenchmarkError, plan_tasks
 
     if args.opts:
-        parser.error(f"overrides {args.opts} apply to --overhead only; the benchmark's are in d2kd/benchmark/plan.py")
+        parser.error(f"overrides {args.opts} apply to --overhead only; the benchmark's are in benchmarks/plan.py")
     profile = PROFILES["quick" if args.quick else args.profile]
     try:
         rows = rows_for(profile, args.rows)

@@ -23,13 +23,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..utils.io import atomic_write_text
+from d2kd.utils.io import atomic_write_text
 from .plan import FIRST_ROLES, Profile, Row
 
 __all__ = ["Task", "BenchmarkError", "config_digest", "plan_tasks", "run_tasks", "read_final_metrics",
            "finished_at", "RESULT_FILE", "LOG_FILE"]
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_TOOL = os.path.join(ROOT, "tools", "lazyconfig_train_net.py")
 CACHE_TOOL = os.path.join(ROOT, "tools", "cache_teacher_boxes.py")
 RESULT_FILE = "result.json"

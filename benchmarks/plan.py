@@ -5,7 +5,7 @@ A :class:`Row` is one line of a results table: a config run through
 distillation config's ``teachers.weights`` default (for example
 ``output/teachers/retinanet_R50_FPN/model_final.pth``) is matched to the teacher
 row whose config writes there, and replaced by that row's benchmark checkpoint
-(see :mod:`d2kd.benchmark.runner`). Likewise every ``box_cache`` of a masking
+(see :mod:`benchmarks.runner`). Likewise every ``box_cache`` of a masking
 enhancement mapper is replaced by the cache the benchmark makes with the weaker
 teacher.
 
@@ -340,7 +340,7 @@ PROFILES: Dict[str, Profile] = {
         distill_overrides=QUICK_DISTILL,
         description="the README demo: two teachers, the plain student, MKD and DFMSD, one seed, "
                     "at the demo scale",
-        note="Demo scale (d2kd/benchmark/plan.py, QUICK_*): the teachers end only a few AP above the "
+        note="Demo scale (benchmarks/plan.py, QUICK_*): the teachers end only a few AP above the "
              "plain student and every row has one seed, so this table shows the pipeline at work, not "
              "whether distillation pays off, and its targets' verdicts hold for this run only. The "
              "full benchmark answers that: `python tools/benchmark.py --jobs 2` (docs/RESULTS.md, "
@@ -359,7 +359,7 @@ PROFILES: Dict[str, Profile] = {
         distill_overrides=QUICK_DISTILL + SANITY_DIAGNOSTICS,
         description="does knowledge reach the student? a same-lineage and an independent teacher, "
                     "FitNet at two weights, 3 paired seeds",
-        note="Sanity scale (d2kd/benchmark/plan.py, SANITY_*): the demo's image size, students "
+        note="Sanity scale (benchmarks/plan.py, SANITY_*): the demo's image size, students "
              f"{SANITY_STUDENT_ITERS} iterations after a {SANITY_INIT_ITERS}-iteration warm-up, teachers "
              f"{SANITY_TEACHER_ITERS} (teacher (a) after the warm-up). Row (a) must beat the plain "
              "student with every seed, or knowledge does not reach the student; row (b) is the one the "
