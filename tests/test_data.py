@@ -195,12 +195,32 @@ def test_json_records_generator_parameters(tiny_root):
     assert info["params"]["num_val"] == TINY.num_val
 
 
+def test_test_split_is_held_out_and_did_not_invalidate_train_and_val(tiny_root):
+    test = _load_json(tiny_root, "test")
+    val = _load_json(tiny_root, "val")
+    assert len(test["images"]) == TINY.num_test == 12
+    assert test["info"]["generator"]["params"]["num_test"] == TINY.num_test
+    # train and val were generated before the test split existed: their info (what decides
+    # whether a split is current) leaves its count out, so adding it kept them current
+    for split in ("train", "val"):
+        assert "num_test" not in shapes.generator_info(TINY, split)["params"]
+    assert "num_test" not in val["info"]["generator"]["params"]
+    # drawn from its own stream: no test image equals the val image of the same index
+    for index in range(TINY.num_test):
+        held_out, _ = generate_image(TINY, "test", index)
+        chosen_on, _ = generate_image(TINY, "val", index)
+        assert held_out.shape != chosen_on.shape or not np.array_equal(held_out, chosen_on)
+    assert SCALES["bench"].num_images("test") == 500
+    with pytest.raises(ValueError, match="Unknown split 'holdout'"):
+        TINY.num_images("holdout")
+
+
 # ------------------------------------------------------------------ registration
 
 
 def test_names_are_registered_with_metadata():
     for scale in SCALES:
-        for split in ("train", "val"):
+        for split in ("train", "val", "test"):
             name = f"d2kd_shapes_{scale}_{split}"
             assert name in DatasetCatalog.list()
             meta = MetadataCatalog.get(name)

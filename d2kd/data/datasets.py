@@ -1,7 +1,8 @@
 """Registers the bundled shapes dataset in detectron2's DatasetCatalog and MetadataCatalog.
 
 Names are ``d2kd_shapes_{scale}_{split}`` for every scale of
-:data:`d2kd.data.shapes.SCALES` and split "train"/"val", e.g.
+:data:`d2kd.data.shapes.SCALES` and split "train", "val" or "test" (held out: it
+reports, never chooses), e.g.
 ``d2kd_shapes_bench_train``. Importing :mod:`d2kd.data` registers them under
 :func:`dataset_root`.
 
