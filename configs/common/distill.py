@@ -4,6 +4,12 @@ distillation loss yet. Leaf configs set ``model.distill_losses`` and ``train.out
 
 The loss modules compare features after the student's 1x1 adapters, so their
 ``channels`` are the teacher's FPN width (interpolated from ``model.teachers``).
+
+Loss weights: the RetinaNet leaf configs keep the papers' weights (or, for DFMSD, the
+baselines'); unlike the Faster R-CNN configs they are not set by the benchmark's rule
+(0.1 x the detection loss where the run starts; docs/RESULTS.md, "Loss weights"), since
+no benchmark row trains a RetinaNet teacher to measure them with. Measure them with
+tools/loss_scale.py and your trained teacher before a long run.
 """
 from detectron2.config import LazyCall as L
 

@@ -13,6 +13,9 @@ The top-level ``model``/``dataloader`` are the last stage's (strong teacher, ME
 mapper), so ``--eval-only`` and the one-stage variant use them as they are;
 ``stages[0]`` swaps in the weak teacher and the plain mapper.
 
+Its loss weights are not set by the benchmark's rule (see configs/common/distill.py,
+"Loss weights"): measure them with tools/loss_scale.py and your trained teacher.
+
 Before the run (see projects/DFMSD/README.md)::
 
     python tools/lazyconfig_train_net.py --config-file configs/Shapes/retinanet_R50_FPN.py

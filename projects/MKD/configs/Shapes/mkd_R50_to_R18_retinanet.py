@@ -6,6 +6,9 @@ from configs/common/distill.py, the base of configs/baselines/*, so the run
 compares one for one with the baselines and with the plain student
 configs/Shapes/retinanet_R18_FPN.py (same schedule).
 
+Its loss weights are not set by the benchmark's rule (see configs/common/distill.py,
+"Loss weights"): measure them with tools/loss_scale.py and your trained teacher.
+
 Teacher checkpoint first (see projects/MKD/README.md)::
 
     python tools/lazyconfig_train_net.py --config-file configs/Shapes/retinanet_R50_FPN.py
