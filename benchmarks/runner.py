@@ -36,6 +36,8 @@ RESULT_FILE = "result.json"
 LOG_FILE = "benchmark.log"  # the run's stdout and stderr
 FINAL_CHECKPOINT = "model_final.pth"
 _RELATIVE_IMPORT = re.compile(r"^\s*from\s+(\.+)([\w.]*)\s+import", re.MULTILINE)
+# a shared config reached by name: d2kd.config.zoo.get_config("common/distill.py")
+_ZOO_CONFIG = re.compile(r"\bzoo\.get_config\(\s*[\"']([^\"']+)[\"']")
 
 
 class BenchmarkError(RuntimeError):
@@ -64,9 +66,16 @@ class Task:
 
 
 def _imported_configs(path: str) -> List[str]:
-    """Config files imported by relative imports of ``path`` (LazyConfig's convention)."""
+    """Config files that ``path`` builds on: its relative imports (LazyConfig's convention)
+    and the shared configs it loads with ``zoo.get_config("<path under configs/>")``."""
+    from d2kd.config import zoo
+
     found = []
     text = open(path).read()
+    for name in _ZOO_CONFIG.findall(text):
+        target = os.path.join(zoo.CONFIGS_ROOT, name)
+        if os.path.isfile(target):
+            found.append(target)
     for dots, module in _RELATIVE_IMPORT.findall(text):
         base = os.path.dirname(path)
         for _ in range(len(dots) - 1):

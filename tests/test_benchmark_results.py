@@ -124,6 +124,20 @@ def test_config_digest_follows_relative_imports(tmp_path, monkeypatch):
     assert config_digest(str(tmp_path / "leaf.py")) != before
 
 
+def test_config_digest_follows_shared_configs_loaded_by_name(tmp_path, monkeypatch):
+    from benchmarks import runner
+    from d2kd.config import zoo
+
+    monkeypatch.setattr(runner, "ROOT", str(tmp_path))
+    monkeypatch.setattr(zoo, "CONFIGS_ROOT", str(tmp_path / "configs"))
+    (tmp_path / "configs" / "common").mkdir(parents=True)
+    (tmp_path / "configs" / "common" / "piece.py").write_text("x = 1\n")
+    (tmp_path / "leaf.py").write_text('from d2kd.config import zoo\nx = zoo.get_config("common/piece.py").x\n')
+    before = config_digest(str(tmp_path / "leaf.py"))
+    (tmp_path / "configs" / "common" / "piece.py").write_text("x = 2\n")
+    assert config_digest(str(tmp_path / "leaf.py")) != before
+
+
 def test_config_digest_ignores_docstrings_and_comments_only(tmp_path, monkeypatch):
     from benchmarks import runner
 

@@ -12,6 +12,7 @@ from .checks import (
 )
 from .datasets import declared_datasets, register_config_datasets
 from .tool_config import load_tool_config
+from . import zoo  # zoo.get_config: the shared configs of configs/ by name
 
 __all__ = [
     "ConfigError",
@@ -25,5 +26,6 @@ __all__ = [
     "declared_datasets",
     "load_config",
     "load_tool_config",
+    "zoo",
     "register_config_datasets",
 ]

@@ -15,13 +15,16 @@ from d2kd.modeling import Teacher
 from detectron2.config import LazyCall as L
 from dfmsd import DFMSDDetector, MaskingEnhancementMapper
 
-from .....configs.common.models.paper import retinanet_r50 as _student
+from d2kd.config import zoo
 from ..common.coco import lr_multiplier, train
 from ..common.dfmsd import dfmsd_loss as _dfmsd_loss
 from ..common.dfmsd import masking_enhancement as _me
 from .retinanet_R101_FPN import dataloader, optimizer
 from .retinanet_R101_FPN import model as _weak_teacher_model
 from .retinanet_X101_FPN import model as _strong_teacher_model
+
+_base = zoo.get_config("common/models/paper.py")
+_student = _base.retinanet_r50
 
 _dfmsd_loss.update(weight=5e-7, beta=0.5, gamma=2e6)  # paper alpha; alpha * gamma = 1
 _dfmsd_loss.channels = "${...teachers.model.backbone.out_channels}"

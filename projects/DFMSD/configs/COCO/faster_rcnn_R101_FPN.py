@@ -2,8 +2,11 @@
 detectron2 model zoo's faster_rcnn_R_101_FPN_3x recipe)."""
 from detectron2 import model_zoo
 
-from .....configs.common.models.paper import faster_rcnn_r101 as model
+from d2kd.config import zoo
 from ..common.coco import dataloader, optimizer, train
+
+_base = zoo.get_config("common/models/paper.py")
+model = _base.faster_rcnn_r101
 
 lr_multiplier = model_zoo.get_config("common/coco_schedule.py").lr_multiplier_3x
 train.max_iter = 270000  # 3x

@@ -3,8 +3,11 @@
 as projects/MKD/configs/COCO/retinanet_R101_FPN.py: train either once)."""
 from detectron2 import model_zoo
 
-from .....configs.common.models.paper import retinanet_r101 as model
+from d2kd.config import zoo
 from ..common.coco import dataloader, optimizer, train
+
+_base = zoo.get_config("common/models/paper.py")
+model = _base.retinanet_r101
 
 optimizer.lr = 0.01  # detectron2's RetinaNet recipe
 lr_multiplier = model_zoo.get_config("common/coco_schedule.py").lr_multiplier_3x

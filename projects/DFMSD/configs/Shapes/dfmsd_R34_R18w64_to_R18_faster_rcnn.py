@@ -17,9 +17,12 @@ Teachers and box cache first::
     python tools/lazyconfig_train_net.py --config-file projects/DFMSD/configs/Shapes/faster_rcnn_R34_FPN.py
     python tools/cache_teacher_boxes.py --config-file projects/DFMSD/configs/Shapes/dfmsd_R34_R18w64_to_R18_faster_rcnn.py
 """
-from .....configs.common.distill_faster_rcnn import model as _distill
+from d2kd.config import zoo
 from .dfmsd_R34_R50_to_R18_retinanet import dataloader, lr_multiplier, model, optimizer, stages, train
 from .faster_rcnn_R34_FPN import model as _weak_teacher_model
+
+_base = zoo.get_config("common/distill_faster_rcnn.py")
+_distill = _base.model
 
 model.student = _distill.student
 model.teachers = _distill.teachers

@@ -28,12 +28,17 @@ from d2kd.modeling import Teacher
 from detectron2.config import LazyCall as L
 from dfmsd import DFMSDDetector, MaskingEnhancementMapper
 
-from .....configs.common.distill import LEVELS, dataloader, lr_multiplier, model, optimizer, train
+from d2kd.config import zoo
 from ..common.dfmsd import dfmsd_loss as _dfmsd_loss
 from ..common.dfmsd import masking_enhancement as _me
 from .retinanet_R34_FPN import model as _weak_teacher_model
 
-_dfmsd_loss.in_features = LEVELS
+_base = zoo.get_config("common/distill.py")
+dataloader, lr_multiplier, model, optimizer, train = (
+    _base.dataloader, _base.lr_multiplier, _base.model, _base.optimizer, _base.train
+)
+
+_dfmsd_loss.in_features = list(model.student.head_in_features)  # every level the head reads, p3-p7
 _dfmsd_loss.channels = "${...teachers.model.backbone.out_channels}"
 
 # the last stage: the strong teacher of configs/common/distill.py, with ME

@@ -8,9 +8,12 @@ Teachers and box cache first::
     python tools/lazyconfig_train_net.py --config-file projects/DFMSD/configs/Shapes/faster_rcnn_R34_FPN.py
     python tools/cache_teacher_boxes.py --config-file projects/DFMSD/configs/Shapes/dfmsd_faster_rcnn_R34_R18w64_to_R18_retinanet.py
 """
-from .....configs.common.teachers import faster_rcnn_R18w64_teacher
+from d2kd.config import zoo
 from .dfmsd_R34_R50_to_R18_retinanet import dataloader, lr_multiplier, model, optimizer, stages, train
 from .faster_rcnn_R34_FPN import model as _weak_teacher_model
+
+_base = zoo.get_config("common/teachers.py")
+faster_rcnn_R18w64_teacher = _base.faster_rcnn_R18w64_teacher
 
 model.teachers = faster_rcnn_R18w64_teacher
 model.distill_losses[0].in_features = ["p3", "p4", "p5", "p6"]  # strides 8-64, in both

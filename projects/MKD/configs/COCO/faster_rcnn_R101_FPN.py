@@ -3,8 +3,11 @@ detectron2's 3x schedule. Its checkpoint, output/teachers/faster_rcnn_R101_FPN_c
 is what mkd_R101_to_R50_faster_rcnn.py loads."""
 from detectron2 import model_zoo
 
-from .....configs.common.models.paper import faster_rcnn_r101 as model
+from d2kd.config import zoo
 from ..common.coco import dataloader, optimizer, train
+
+_base = zoo.get_config("common/models/paper.py")
+model = _base.faster_rcnn_r101
 
 dataloader.train.mapper.use_instance_mask = False
 optimizer.lr = 0.02  # detectron2's R-CNN recipe

@@ -6,10 +6,13 @@ Teacher checkpoint first::
     python tools/lazyconfig_train_net.py --num-gpus 8 \
         --config-file projects/MKD/configs/COCO/faster_rcnn_R101_FPN.py
 """
-from .....configs.common.models.paper import faster_rcnn_r50 as _student
+from d2kd.config import zoo
 from .faster_rcnn_R101_FPN import dataloader, optimizer
 from .faster_rcnn_R101_FPN import model as _teacher_model
 from .mkd_R101_to_R50_retinanet import lr_multiplier, model, train
+
+_base = zoo.get_config("common/models/paper.py")
+_student = _base.faster_rcnn_r50
 
 model.student = _student
 model.teachers.model = _teacher_model

@@ -10,11 +10,14 @@ from detectron2.config import LazyCall as L
 
 from d2kd.modeling import DistillationDetector, Teacher
 
-from .....configs.common.models.paper import retinanet_r50 as _student
+from d2kd.config import zoo
 from ..common.coco import lr_multiplier, train
 from ..common.mkd_loss import mkd_loss as _mkd_loss
 from .retinanet_R101_FPN import dataloader, optimizer
 from .retinanet_R101_FPN import model as _teacher_model
+
+_base = zoo.get_config("common/models/paper.py")
+_student = _base.retinanet_r50
 
 _mkd_loss.channels = "${...teachers.model.backbone.out_channels}"
 model = L(DistillationDetector)(

@@ -3,8 +3,11 @@ detectron2's 3x schedule. Its checkpoint, output/teachers/retinanet_R101_FPN_coc
 is what mkd_R101_to_R50_retinanet.py loads."""
 from detectron2 import model_zoo
 
-from .....configs.common.models.paper import retinanet_r101 as model
+from d2kd.config import zoo
 from ..common.coco import dataloader, optimizer, train
+
+_base = zoo.get_config("common/models/paper.py")
+model = _base.retinanet_r101
 
 dataloader.train.mapper.use_instance_mask = False
 optimizer.lr = 0.01  # detectron2's RetinaNet recipe

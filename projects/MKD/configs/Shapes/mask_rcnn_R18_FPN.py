@@ -2,8 +2,14 @@
 dataset with its polygon masks: the plain student of paper table 2. Data and
 schedule are those of configs/Shapes/faster_rcnn_R18_FPN.py, plus instance masks;
 evaluated for bbox and segm AP."""
-from .....configs.Shapes.faster_rcnn_R18_FPN import dataloader, lr_multiplier, optimizer, train
-from .....configs.common.models.mask_rcnn import model
+from d2kd.config import zoo
+
+_faster_rcnn = zoo.get_config("Shapes/faster_rcnn_R18_FPN.py")
+dataloader, lr_multiplier, optimizer, train = (
+    _faster_rcnn.dataloader, _faster_rcnn.lr_multiplier, _faster_rcnn.optimizer, _faster_rcnn.train
+)
+_mask_rcnn = zoo.get_config("common/models/mask_rcnn.py")
+model = _mask_rcnn.model
 
 model.roi_heads.num_classes = 6
 dataloader.train.mapper.use_instance_mask = True

@@ -10,8 +10,13 @@ Teacher checkpoint first::
 
     python tools/lazyconfig_train_net.py --config-file configs/Shapes/faster_rcnn_R18w64_FPN.py
 """
-from .....configs.common.distill_faster_rcnn import dataloader, lr_multiplier, model, optimizer, train
+from d2kd.config import zoo
 from ..common.mkd_loss import mkd_loss as _mkd_loss
+
+_base = zoo.get_config("common/distill_faster_rcnn.py")
+dataloader, lr_multiplier, model, optimizer, train = (
+    _base.dataloader, _base.lr_multiplier, _base.model, _base.optimizer, _base.train
+)
 
 # strides 4-32, the levels the ROI heads pool from; at the smallest training input
 # (112 px, padded to 128) p5 is 4x4, the largest L_Multiscale kernel, and p6 (2x2) too small

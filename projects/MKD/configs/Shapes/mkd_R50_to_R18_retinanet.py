@@ -13,8 +13,13 @@ Teacher checkpoint first (see projects/MKD/README.md)::
 
     python tools/lazyconfig_train_net.py --config-file configs/Shapes/retinanet_R50_FPN.py
 """
-from .....configs.common.distill import dataloader, lr_multiplier, model, optimizer, train
+from d2kd.config import zoo
 from ..common.mkd_loss import mkd_loss as _mkd_loss
+
+_base = zoo.get_config("common/distill.py")
+dataloader, lr_multiplier, model, optimizer, train = (
+    _base.dataloader, _base.lr_multiplier, _base.model, _base.optimizer, _base.train
+)
 
 # Strides 8-32, as the paper's RTMDet distils P3-P5. At the smallest training
 # input (192 px) p5 is 6x6, while p6 (3x3) and p7 (2x2) are too small for the

@@ -9,8 +9,11 @@ from omegaconf import OmegaConf
 from d2kd.modeling import Teacher
 from detectron2.config import LazyCall as L
 
-from ......configs.Shapes.retinanet_R18_FPN import model as _r18_model
+from d2kd.config import zoo
 from ..dfmsd_R34_R50_to_R18_retinanet import dataloader, lr_multiplier, model, optimizer, stages, train
+
+_base = zoo.get_config("Shapes/retinanet_R18_FPN.py")
+_r18_model = _base.model
 
 _r18 = OmegaConf.to_container(stages[0], resolve=False)
 _r18["name"] = "r18"
