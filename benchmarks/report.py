@@ -8,7 +8,7 @@ import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .plan import FIRST_ROLES, REFERENCE_ROLES, Row
-from .runner import Task
+from .runner import Task, gradient_balance, last_stage_dir
 
 __all__ = ["RowResult", "mean_std", "collect", "main_table", "segm_table", "targets", "gap_closed",
            "paired_differences", "paired_table", "gradient_balance", "method_of", "results_document"]
@@ -20,6 +20,7 @@ TABLE_TITLES = {
     "dfmsd_ablation": "DFMSD ablation: SAL, ME and SFA alone and in pairs (DFMSD table 11 analogue; the full method is the DFMSD row above)",
     "mask_rcnn": "Instance segmentation: Mask R-CNN students (MKD table 2 analogue)",
     "sanity": "Sanity: does knowledge reach the student? (a) a same-lineage and (b) an independent teacher",
+    "sanity_methods": "Sanity: the methods (MKD, DFMSD and the classic baselines from teacher (b), 0.1x at the start)",
 }
 
 
@@ -165,51 +166,16 @@ def paired_differences(method: RowResult, reference: RowResult) -> List[Tuple[in
     return [(s, ap - plain[s]) for s, ap in zip(method.seeds, method.values("AP")) if s in plain]
 
 
-def last_stage_dir(output_dir: str) -> str:
-    """A run folder, or its last SAL stage's sub-folder (``stage2`` before ``stage10``:
-    by number, not by name)."""
-    import os
-    import re
-
-    found = []
-    for name in (os.listdir(output_dir) if os.path.isdir(output_dir) else []):
-        match = re.fullmatch(r"stage(\d+)", name)
-        if match and os.path.isdir(os.path.join(output_dir, name)):
-            found.append((int(match.group(1)), name))
-    return os.path.join(output_dir, max(found)[1]) if found else output_dir
-
-
-def gradient_balance(output_dir: str, part: str = "neck") -> Optional[Tuple[float, float]]:
-    """(median gradient ratio, median cosine) of all distillation on the student's ``part``
-    over a run's gradient diagnostics (``train.distill_diagnostics_period``), from its
-    metrics.json (a SAL run's last stage); None without diagnostics. The term is ``distill``
-    (every distillation loss) or, for a row with one distillation term, that term."""
-    import json
-    import os
-    import statistics
-
-    path = os.path.join(last_stage_dir(output_dir), "metrics.json")
-    if not os.path.isfile(path):
-        return None
-    ratios: Dict[str, List[float]] = {}
-    cosines: Dict[str, List[float]] = {}
-    with open(path) as f:
-        for line in f:
-            record = json.loads(line) if line.strip() else {}
-            for key, value in record.items():
-                kind, _, rest = key.partition("/")
-                term, _, where = rest.partition("/")
-                if where == part and kind in ("grad_ratio", "grad_cos"):
-                    (ratios if kind == "grad_ratio" else cosines).setdefault(term, []).append(value)
-    if not ratios:
-        return None
-    term = "distill" if "distill" in ratios else sorted(ratios)[0]
-    cos = cosines.get(term)
-    return statistics.median(ratios[term]), (statistics.median(cos) if cos else float("nan"))
+def _run_balance(task: Task) -> Optional[Tuple[float, float]]:
+    """A run's gradient balance: from its record, else from its folder's metrics.json."""
+    if task.result is not None and "grad_balance" in task.result:
+        found = task.result["grad_balance"]
+        return None if found is None else (found[0], found[1])
+    return gradient_balance(task.output_dir)
 
 
 def _balance_cells(result: RowResult) -> Tuple[str, str]:
-    found = [b for b in (gradient_balance(t.output_dir) for t in result.tasks) if b is not None]
+    found = [b for b in (_run_balance(t) for t in result.tasks) if b is not None]
     if not found:
         return "", ""
     ratio = sorted(b[0] for b in found)[len(found) // 2]

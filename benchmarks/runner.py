@@ -16,7 +16,10 @@ import ast
 import hashlib
 import json
 import os
+import platform
 import re
+import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -25,9 +28,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from d2kd.utils.io import atomic_write_text
 from .plan import FIRST_ROLES, Profile, Row
+from .records import RECORD_VERSION, commit_record, file_digest, weights_digest
 
 __all__ = ["Task", "BenchmarkError", "config_digest", "plan_tasks", "run_tasks", "read_final_metrics",
-           "finished_at", "RESULT_FILE", "LOG_FILE"]
+           "finished_at", "RESULT_FILE", "LOG_FILE", "RunSummary", "task_states", "estimate_seconds",
+           "make_record", "machine", "gradient_balance", "last_stage_dir"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_TOOL = os.path.join(ROOT, "tools", "lazyconfig_train_net.py")
@@ -35,6 +40,10 @@ CACHE_TOOL = os.path.join(ROOT, "tools", "cache_teacher_boxes.py")
 RESULT_FILE = "result.json"
 LOG_FILE = "benchmark.log"  # the run's stdout and stderr
 FINAL_CHECKPOINT = "model_final.pth"
+BOX_CACHE_FILE = "boxes.json"
+# detectron2's periodic checkpoint of every benchmark run, in iterations: a run stopped
+# (--budget-minutes, a killed session) continues from the last one (--resume)
+CHECKPOINT_PERIOD = 100
 _RELATIVE_IMPORT = re.compile(r"^\s*from\s+(\.+)([\w.]*)\s+import", re.MULTILINE)
 # a shared config reached by name: d2kd.config.zoo.get_config("common/distill.py")
 _ZOO_CONFIG = re.compile(r"\bzoo\.get_config\(\s*[\"']([^\"']+)[\"']")
@@ -56,10 +65,18 @@ class Task:
     command: List[str]
     needs: Tuple[str, ...] = ()
     result: Optional[dict] = field(default=None, repr=False)
+    config: str = ""  # the config file, relative to the repository root
+    overrides: Tuple[str, ...] = ()  # the overrides that make its cache key (no paths)
+    iterations: int = 0  # training iterations in all (every SAL stage)
 
     @property
     def result_path(self) -> str:
         return os.path.join(self.output_dir, RESULT_FILE)
+
+    @property
+    def artifact(self) -> str:
+        """What later tasks use of this one: its final checkpoint, or the box cache file."""
+        return os.path.join(self.output_dir, BOX_CACHE_FILE if self.row is None else FINAL_CHECKPOINT)
 
     def is_done(self) -> bool:
         return os.path.isfile(self.result_path)
@@ -206,9 +223,11 @@ def plan_tasks(
                      f"train.eval_period={iters}", f"train.seed={seed}"]
         key = _key(config_digest(os.path.join(ROOT, row.config)), overrides, dep_keys)
         out = os.path.join(base, row.name, f"seed{seed}-{key}")
+        # (the checkpoint period does not change the weights: it is not part of the key)
         command = [python, TRAIN_TOOL, "--resume", "--config-file", row.config, *overrides, *extra,
-                   f"train.output_dir={out}"]
-        return Task(f"{row.name}/seed{seed}", row, seed, key, out, command, tuple(needs))
+                   f"train.checkpointer.period={CHECKPOINT_PERIOD}", f"train.output_dir={out}"]
+        return Task(f"{row.name}/seed{seed}", row, seed, key, out, command, tuple(needs),
+                    config=row.config, overrides=tuple(overrides), iterations=iters * row.stages)
 
     init: Optional[Task] = None
     for row in rows:  # the warm-up first: a teacher of the student's lineage starts from it
@@ -263,7 +282,7 @@ def plan_tasks(
             if box_cache is None:
                 box_cache = _box_cache_task(profile, row, cfg, weights, teacher_of, base, python)
                 tasks.append(box_cache)
-            extra += [f"{k}={box_cache.output_dir}/boxes.json" for k in cache_keys]
+            extra += [f"{k}={box_cache.output_dir}/{BOX_CACHE_FILE}" for k in cache_keys]
             needs.append(box_cache.name)
             dep_keys.append(box_cache.key)
         for seed in seeds_for(row):
@@ -286,8 +305,9 @@ def _box_cache_task(profile, row, cfg, weights, teacher_of, base, python) -> Tas
     key = _key(teacher.key, list(common), list(row.overrides))
     out = os.path.join(base, "box_cache", key)
     command = [python, CACHE_TOOL, "--config-file", row.config, "--stage", "1",
-               "--output", f"{out}/boxes.json", *overrides]
-    return Task("box_cache", None, 0, key, out, command, (teacher.name,))
+               "--output", f"{out}/{BOX_CACHE_FILE}", *overrides]
+    return Task("box_cache", None, 0, key, out, command, (teacher.name,), config=row.config,
+                overrides=tuple([*common, *row.overrides]))
 
 
 def read_final_metrics(output_dir: str) -> Dict[str, float]:
@@ -326,9 +346,46 @@ def seconds_per_iteration(output_dir: str) -> Optional[float]:
     return times[len(times) // 2]
 
 
+def last_stage_dir(output_dir: str) -> str:
+    """A run folder, or its last SAL stage's sub-folder (``stage2`` before ``stage10``:
+    by number, not by name)."""
+    found = []
+    for name in (os.listdir(output_dir) if os.path.isdir(output_dir) else []):
+        match = re.fullmatch(r"stage(\d+)", name)
+        if match and os.path.isdir(os.path.join(output_dir, name)):
+            found.append((int(match.group(1)), name))
+    return os.path.join(output_dir, max(found)[1]) if found else output_dir
+
+
+def gradient_balance(output_dir: str, part: str = "neck") -> Optional[Tuple[float, float]]:
+    """(median gradient ratio, median cosine) of all distillation on the student's ``part``
+    over a run's gradient diagnostics (``train.distill_diagnostics_period``), from its
+    metrics.json (a SAL run's last stage); None without diagnostics. The term is ``distill``
+    (every distillation loss) or, for a row with one distillation term, that term."""
+    path = os.path.join(last_stage_dir(output_dir), "metrics.json")
+    if not os.path.isfile(path):
+        return None
+    ratios: Dict[str, List[float]] = {}
+    cosines: Dict[str, List[float]] = {}
+    with open(path) as f:
+        for line in f:
+            record = json.loads(line) if line.strip() else {}
+            for key, value in record.items():
+                kind, _, rest = key.partition("/")
+                term, _, where = rest.partition("/")
+                if where == part and kind in ("grad_ratio", "grad_cos"):
+                    (ratios if kind == "grad_ratio" else cosines).setdefault(term, []).append(value)
+    if not ratios:
+        return None
+    term = "distill" if "distill" in ratios else sorted(ratios)[0]
+    cos = cosines.get(term)
+    return statistics.median(ratios[term]), (statistics.median(cos) if cos else float("nan"))
+
+
 def _finish(task: Task, wall_s: float) -> dict:
+    """Write ``result.json`` into the run's folder and return it: the run's metrics and costs."""
     result = {"task": task.name, "key": task.key, "seed": task.seed, "wall_s": round(wall_s, 1),
-              "finished": _utc_stamp(time.time()),
+              "finished": _utc_stamp(time.time()), "config": task.config, "iterations": task.iterations,
               "command": " ".join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a
                                   for a in task.command[1:])}
     if task.row is not None:
@@ -336,6 +393,41 @@ def _finish(task: Task, wall_s: float) -> dict:
                       s_per_iter=seconds_per_iteration(task.output_dir))
     atomic_write_text(task.result_path, json.dumps(result, indent=1))
     return result
+
+
+def artifact_digest(task: Task) -> str:
+    """sha256 of what later tasks use of ``task``: its final weights, or its box cache file."""
+    return file_digest(task.artifact) if task.row is None else weights_digest(task.artifact)
+
+
+def make_record(task: Task, result: dict, inputs: Dict[str, Task], profile: str = "") -> dict:
+    """The durable record of a finished ``task`` (:mod:`benchmarks.records`): its result,
+    what made it (config digest, overrides, iterations, seed, key) and the sha256 of its
+    inputs' checkpoints and of its own final weights (``inputs``: the tasks it needed)."""
+    record = dict(result)
+    record.update(
+        version=RECORD_VERSION, profile=profile, config=task.config,
+        config_digest=config_digest(os.path.join(ROOT, task.config)) if task.config else "",
+        overrides=list(task.overrides), iterations=task.iterations, machine=machine(),
+        sha256=artifact_digest(task) if os.path.isfile(task.artifact) else None,
+        inputs={name: {"key": t.key, "sha256": artifact_digest(t) if os.path.isfile(t.artifact) else None}
+                for name, t in sorted(inputs.items())},
+    )
+    if task.row is not None:
+        record["splits"] = {_evaluated_split(task): record.get("metrics", {})}
+        record["grad_balance"] = gradient_balance(task.output_dir)
+    return record
+
+
+def _evaluated_split(task: Task) -> str:
+    """The dataset a run was evaluated on (``dataloader.test.dataset.names``)."""
+    names = _load(task.config, list(task.overrides)).dataloader.test.dataset.names
+    return names if isinstance(names, str) else ",".join(names)
+
+
+def machine() -> str:
+    """This machine, as the records and the RESULTS sections name it."""
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}"
 
 
 def _utc_stamp(seconds: float) -> str:
@@ -371,44 +463,161 @@ def _chain_after(tasks: Sequence[Task]) -> Dict[str, int]:
     return {t.name: length(t.name) for t in tasks}
 
 
-def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print) -> None:
+def _progress(task: Task) -> int:
+    """Iterations a running task has finished (over its SAL stages), from its metrics.json."""
+    done = 0
+    for folder, _, files in os.walk(task.output_dir):
+        if "metrics.json" in files:
+            iterations = [r["iteration"] for r in _metrics_records(os.path.join(folder, "metrics.json"))
+                          if "iteration" in r]
+            done += max(iterations) + 1 if iterations else 0
+    return min(done, task.iterations or done)
+
+
+DEFAULT_S_PER_ITER = 2.0  # wall seconds per iteration when no record tells (a cautious guess)
+BOX_CACHE_ESTIMATE_S = 120.0
+
+
+def estimate_seconds(task: Task, known: Sequence[dict]) -> Tuple[float, str]:
+    """Wall seconds ``task`` is expected to take, and where the figure comes from: the wall time
+    per iteration of finished records of the same row, else of the same config, else of any
+    run (``known``: records or results with ``wall_s`` and ``iterations``), else a guess."""
+    def per_iteration(matches):
+        rates = [r["wall_s"] / r["iterations"] for r in matches if r.get("iterations") and r.get("wall_s")]
+        return statistics.median(rates) if rates else None
+
+    if task.row is None:
+        walls = [r["wall_s"] for r in known if r.get("task") == task.name and r.get("wall_s")]
+        return (walls[0], "its record") if walls else (BOX_CACHE_ESTIMATE_S, "a guess")
+    for source, matches in (("this row's records", [r for r in known if r.get("row") == task.row.name]),
+                            ("this config's records", [r for r in known if r.get("config") == task.config]),
+                            ("all records", [r for r in known if r.get("row")])):
+        rate = per_iteration(matches)
+        if rate is not None:
+            return rate * task.iterations, source
+    return DEFAULT_S_PER_ITER * task.iterations, "a guess"
+
+
+@dataclass
+class RunSummary:
+    """What :func:`run_tasks` did: task names finished now, found done (record or folder),
+    retrained for their checkpoints, left for later (the budget), stopped at the budget."""
+
+    finished: List[str] = field(default_factory=list)
+    cached: List[str] = field(default_factory=list)
+    retrained: List[str] = field(default_factory=list)
+    not_started: List[str] = field(default_factory=list)
+    stopped: List[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.not_started and not self.stopped
+
+
+def task_states(tasks: Sequence[Task], store=None) -> Dict[str, str]:
+    """Each task's state before running: ``record`` (a record of the same key: done, results
+    kept), ``folder`` (done on this machine, no record yet), ``retrain`` (done by record, but a
+    task still to run needs its checkpoint, which this machine lacks) or ``to run``."""
+    states = {}
+    for t in tasks:
+        if store is not None and store.matching(t.name, t.key) is not None:
+            states[t.name] = "record"
+        elif t.is_done():
+            states[t.name] = "folder"
+        else:
+            states[t.name] = "to run"
+    by_name = {t.name: t for t in tasks}
+    wanted = [t for t in tasks if states[t.name] == "to run"]
+    while wanted:
+        task = wanted.pop()
+        for name in task.needs:
+            need = by_name.get(name)
+            if need is not None and states[name] == "record" and not os.path.isfile(need.artifact):
+                states[name] = "retrain"
+                wanted.append(need)
+    return states
+
+
+def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print, store=None,
+              profile: str = "", deadline: Optional[float] = None, commit: bool = False,
+              progress_every: float = 60.0) -> RunSummary:
     """Run the tasks not done yet, at most ``jobs`` at a time, each after the tasks it needs.
 
-    Each process gets ``threads`` torch threads (0: the machine's cores / jobs).
-    Raises :class:`BenchmarkError` (naming the task's log file) when one fails.
+    A task is done when ``store`` (a :class:`benchmarks.records.RecordStore`) holds its record
+    of the same key, or its folder holds ``result.json`` (then its record is written). A task
+    done by record whose checkpoint a task still to run needs, and which this machine lacks,
+    is trained again; its weights' sha256 is compared with the record's, and the records that
+    used another checkpoint are named. Each finished run writes its record (and commits it,
+    with ``commit``). With ``deadline`` (seconds since the epoch) a run starts only if its
+    estimate (:func:`estimate_seconds`) ends before it; runs still going at the deadline are
+    stopped, their periodic checkpoints kept for ``--resume``. Each process gets ``threads``
+    torch threads (0: the machine's cores / jobs). Raises :class:`BenchmarkError` (naming the
+    task's log file) when one fails.
     """
     threads = threads or max(1, (os.cpu_count() or 1) // max(1, jobs))
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    pending = [t for t in tasks if not t.is_done()]
-    done = {t.name for t in tasks if t.is_done()}
+    states = task_states(tasks, store)
+    by_name = {t.name: t for t in tasks}
+    summary = RunSummary()
     for t in tasks:
-        if t.is_done():
+        if states[t.name] in ("record", "retrain"):
+            t.result = store.matching(t.name, t.key)
+        elif states[t.name] == "folder":
             with open(t.result_path) as f:
-                t.result = json.load(f)
+                t.result = {"iterations": t.iterations, "config": t.config, **json.load(f)}
+            if store is not None:  # finished before records existed, or its record was not kept
+                t.result = make_record(t, t.result, _inputs(t, by_name), profile)
+                _keep(store, t.result, commit, log)
+        if states[t.name] in ("record", "folder"):
+            summary.cached.append(t.name)
+    pending = [t for t in tasks if states[t.name] in ("to run", "retrain")]
+    done = {t.name for t in tasks if states[t.name] in ("record", "folder")}
+    known = [t.result for t in tasks if t.result is not None] + (store.all() if store is not None else [])
     total, started = len(pending), 0
     running: Dict[str, Tuple[Task, subprocess.Popen, float]] = {}
+    retrain = [t.name for t in pending if states[t.name] == "retrain"]
     log(f"[benchmark] {len(tasks) - total} of {len(tasks)} runs cached; {total} to run, "
-        f"{jobs} at a time, {threads} thread(s) each")
+        f"{jobs} at a time, {threads} thread(s) each"
+        + (f" ({len(retrain)} of them again for their checkpoints: {', '.join(retrain)})" if retrain else ""))
     chain = _chain_after(tasks)
+    last_progress = time.time()
     while pending or running:
         # the run with the longest chain of runs waiting on it first, then the one with more
         # inputs (teachers, box cache: the longer run), then plan order
         ready = sorted((t for t in pending if all(n in done for n in t.needs)),
                        key=lambda t: (-chain[t.name], -len(t.needs)))
+        if deadline is not None:
+            ready = [t for t in ready if time.time() + estimate_seconds(t, known)[0] <= deadline]
         while ready and len(running) < jobs:
             task = ready.pop(0)
             pending.remove(task)
             started += 1
             os.makedirs(task.output_dir, exist_ok=True)
             log_path = os.path.join(task.output_dir, LOG_FILE)
-            log(f"[benchmark] ({started}/{total}) {task.name}: started, log {os.path.relpath(log_path)}")
+            again = " (again, for its checkpoint)" if states[task.name] == "retrain" else ""
+            log(f"[benchmark] ({started}/{total}) {task.name}: started{again}, log {os.path.relpath(log_path)}")
             with open(log_path, "a") as f:
-                proc = subprocess.Popen(task.command, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(task.command, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
             running[task.name] = (task, proc, time.time())
         if not running:
+            if deadline is not None:
+                break  # what is left does not fit the budget (or waits on what does not)
             names = ", ".join(t.name for t in pending)
             raise BenchmarkError(f"Runs {names} wait for runs that are not in the benchmark")
         time.sleep(0.5)
+        if deadline is not None and time.time() > deadline:
+            for name, (task, proc, _) in list(running.items()):
+                _stop(proc)
+                summary.stopped.append(name)
+                log(f"[benchmark] {name}: stopped at the budget after {_progress(task)} of {task.iterations} "
+                    "iterations; the next invocation resumes it from its last checkpoint")
+            running.clear()
+            break
+        if time.time() - last_progress >= progress_every:
+            last_progress = time.time()
+            for name, (task, _, start) in running.items():
+                log(_progress_line(task, time.time() - start))
         for name, (task, proc, start) in list(running.items()):
             if proc.poll() is None:
                 continue
@@ -416,14 +625,77 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print)
             log_path = os.path.join(task.output_dir, LOG_FILE)
             if proc.returncode != 0:
                 for other, p, _ in running.values():
-                    p.terminate()
+                    _stop(p)
                 tail = open(log_path).read()[-3000:]
                 raise BenchmarkError(
                     f"{task.name} failed (exit {proc.returncode}); log {log_path}:\n{tail}\n"
                     "Fix the cause and run the same command again: finished runs are kept."
                 )
-            task.result = _finish(task, time.time() - start)
+            result = _finish(task, time.time() - start)
             done.add(name)
+            if states[name] == "retrain":
+                summary.retrained.append(name)
+                _compare_retrained(task, store, log)
+            else:
+                task.result = result
+                summary.finished.append(name)
+                if store is not None:
+                    record = make_record(task, result, _inputs(task, by_name), profile)
+                    task.result = record
+                    _keep(store, record, commit, log)
+                    known.append(record)
             ap = (task.result.get("metrics") or {}).get("bbox/AP")
-            log(f"[benchmark] {task.name}: done in {task.result['wall_s']:.0f} s"
+            log(f"[benchmark] {task.name}: done in {result['wall_s']:.0f} s"
                 + ("" if ap is None else f", bbox AP {ap:.2f}"))
+    summary.not_started = [t.name for t in pending]
+    if summary.not_started or summary.stopped:
+        left = summary.stopped + summary.not_started
+        seconds = sum(estimate_seconds(by_name[n], known)[0] for n in left)
+        log(f"[benchmark] budget reached: {len(summary.finished)} run(s) finished now, {len(left)} left "
+            f"({', '.join(left)}), about {seconds / 60:.0f} min of runs at {jobs} at a time's pace; "
+            "run the same command again to go on")
+    return summary
+
+
+def _inputs(task: Task, by_name: Dict[str, Task]) -> Dict[str, Task]:
+    return {name: by_name[name] for name in task.needs if name in by_name}
+
+
+def _keep(store, record: dict, commit: bool, log) -> None:
+    path = store.write(record)
+    if commit:
+        ap = (record.get("metrics") or {}).get("bbox/AP")
+        what = "" if ap is None else f", bbox AP {ap:.2f}"
+        commit_record(path, f"Benchmark record: {record.get('profile') or 'benchmark'} {record['task']}{what}",
+                      log=log)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a training and the data-loading workers it started (its process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        proc.kill()
+        proc.wait()
+
+
+def _progress_line(task: Task, elapsed: float) -> str:
+    done = _progress(task)
+    eta = f", ETA {elapsed / done * (task.iterations - done) / 60:.1f} min" if done and task.iterations else ""
+    return f"[benchmark] {task.name}: iteration {done}/{task.iterations or '?'} after {elapsed / 60:.1f} min{eta}"
+
+
+def _compare_retrained(task: Task, store, log) -> None:
+    """After a task done by record was trained again for its checkpoint: say whether its weights
+    are the recorded ones, and which recorded runs used the recorded ones if not."""
+    recorded = (task.result or {}).get("sha256")
+    now = artifact_digest(task)
+    if recorded == now:
+        log(f"[benchmark] {task.name}: trained again, the same weights as its record (sha256 {now[:12]})")
+        return
+    users = store.users_of(task.name, recorded) if store is not None and recorded else []
+    log(f"[benchmark] WARNING {task.name}: trained again, its weights differ from its record's "
+        f"(sha256 {now[:12]}, record {str(recorded)[:12]}); the recorded runs "
+        f"{', '.join(users) or '(none)'} used the recorded checkpoint, the runs trained from now on use "
+        "the new one: compare them with care, or retrain those rows (delete their records)")

@@ -21,7 +21,7 @@ def test_overhead_benchmark_writes_its_table(tmp_path):
     text = results.read_text()
     assert "kept text" in text and text.count("<!-- begin overhead -->") == 1
     config = "configs/baselines/fitnet_R50_to_R18_retinanet.py"
-    cells = _overhead_line(text, config)
+    cells = _overhead_line(text, config, " ".join(overrides))  # a line per config and overrides
     student, teacher, distill = (float(c) for c in cells[1:4])
     assert min(student, teacher, distill) > 0
     ratio = float(re.match(r"\*\*([0-9.]+)\*\*", cells[4]).group(1))
@@ -33,8 +33,9 @@ def test_overhead_benchmark_writes_its_table(tmp_path):
     assert "distill" in proc.stdout
 
 
-def _overhead_line(text, config):
-    lines = [line for line in text.splitlines() if line.startswith(f"| `{config}` |")]
+def _overhead_line(text, config, overrides=""):
+    label = f"`{config}`" + (f" with `{overrides}`" if overrides else "")
+    lines = [line for line in text.splitlines() if line.startswith(f"| {label} |")]
     assert len(lines) == 1, text
     return [c.strip() for c in lines[0].strip("|").split("|")]
 
@@ -59,6 +60,15 @@ def test_overhead_table_keeps_one_line_per_config(tmp_path):
     assert _overhead_line(text, "b.py")[4] == "**1.500** (misses)"
     entries = benchmark.record_overhead(store, _entry("c.py", 1.0, 1.0, 2.0))
     assert _overhead_line(benchmark.overhead_markdown(entries), "c.py")[4] == "**1.000** (meets)"
+    # the same config with overrides is a line of its own, replaced only by the same overrides
+    variant = {**_entry("a.py", 1.0, 0.5, 1.5), "overrides": ["model.x=False"]}
+    benchmark.record_overhead(store, variant)
+    entries = benchmark.record_overhead(store, {**variant, "ratio": 1.0})
+    text = benchmark.overhead_markdown(entries)
+    assert [(e["config"], e.get("overrides")) for e in entries] == [
+        ("b.py", None), ("a.py", None), ("c.py", None), ("a.py", ["model.x=False"])]
+    assert _overhead_line(text, "a.py")[4] == "**1.200** (misses)"
+    assert "| `a.py` with `model.x=False` | 1.000 | 0.500 | 1.500 | **1.000** (meets) |" in text
 
 
 def test_write_section_replaces_its_own_block_only(tmp_path):

@@ -26,7 +26,7 @@ batches of the bundled dataset, it measures per-iteration time and peak memory o
 - the teacher's forward alone (backbone, no_grad),
 - the distillation step (DistillationDetector: student step + teacher forward + losses),
 
-and reports distill / (student + teacher forward); the target is <= 1.10. For a
+and reports distill / (student + teacher forward); the target is <= 1.05. For a
 config whose distiller runs a second view (DFMSD's masking enhancement) it also
 times the student backbone's step alone and reports the ratio with that second
 pass (student backbone step + teacher forward) in the reference as well. Every
@@ -58,7 +58,7 @@ MODES = ("student", "teacher", "distill")
 # DFMSD's masking enhancement runs the student backbone and the teacher again, on the
 # enhanced view: this mode times that backbone pass (forward, backward, SGD step)
 SECOND_VIEW_MODE = "student_backbone"
-OVERHEAD_TARGET = 1.10  # distill / (student + teacher forward)
+OVERHEAD_TARGET = 1.05  # distill / (student + teacher forward)
 
 
 def _load_batches(cfg, count, seed=0):
@@ -195,7 +195,7 @@ def run_overhead(args):
     command = " ".join(["python tools/benchmark.py --overhead", "--config", args.config,
                         "--warmup", str(args.warmup), "--iters", str(args.iters), *args.opts])
     results_path = RESULTS if args.results is None else args.results
-    entry = {"config": args.config, "command": command, "date": str(datetime.date.today()),
+    entry = {"config": args.config, "overrides": list(args.opts), "command": command, "date": str(datetime.date.today()),
              "machine": f"{platform.machine()}, {os.cpu_count()} cores, {results['student']['device']}",
              "batch_size": results["student"]["batch_size"], "ratio": ratio,
              "ratio_all_passes": ratio_all_passes, "modes": results}
@@ -212,14 +212,25 @@ def overhead_store(results_path):
 
 
 def record_overhead(store, entry):
-    """Add ``entry`` to ``store``, replacing an earlier one of the same config; return all entries."""
+    """Add ``entry`` to ``store``, replacing an earlier one of the same config and overrides
+    (``entry["overrides"]``, none if absent); return all entries."""
     entries = []
     if os.path.isfile(store):
         with open(store) as f:
-            entries = [e for e in json.load(f) if e["config"] != entry["config"]]
+            entries = [e for e in json.load(f) if _overhead_key(e) != _overhead_key(entry)]
     entries.append(entry)
     atomic_write_text(store, json.dumps(entries, indent=1))
     return entries
+
+
+def _overhead_key(entry):
+    return entry["config"], tuple(entry.get("overrides", ()))
+
+
+def _overhead_label(entry):
+    """The table's first cell: the config, and its overrides where the run had some."""
+    overrides = " ".join(entry.get("overrides", ()))
+    return f"`{entry['config']}`" + (f" with `{overrides}`" if overrides else "")
 
 
 def overhead_markdown(entries):
@@ -251,7 +262,7 @@ def overhead_markdown(entries):
         else:
             all_passes = "one pass: as ratio" if "ratio_all_passes" in e else "not measured"
         lines.append(
-            f"| `{e['config']}` | {m['student']['median_s']:.3f} | {m['teacher']['median_s']:.3f} | "
+            f"| {_overhead_label(e)} | {m['student']['median_s']:.3f} | {m['teacher']['median_s']:.3f} | "
             f"{m['distill']['median_s']:.3f} | **{e['ratio']:.3f}** ({verdict}) | {all_passes} | "
             f"{m['student']['peak_mb']:.0f} / {m['teacher']['peak_mb']:.0f} / {m['distill']['peak_mb']:.0f} | "
             f"{e['batch_size']} | {e['machine']}, {e['date']} |"
@@ -285,28 +296,41 @@ def _strongest_baseline(results):
     return max(baselines, key=lambda r: r.values("AP")[0]) if baselines else None
 
 
+def records_folder(results_path, profile):
+    """Where the records of ``profile``'s runs live: ``<results dir>/results/runs/<profile>``."""
+    return os.path.join(os.path.dirname(os.path.abspath(results_path)), "results", "runs", profile.name)
+
+
 def run_benchmark(profile, rows, work_dir, results_path, jobs=1, costs=True, plots=True,
-                  command="", log=print):
-    """Train ``rows`` of ``profile`` (cached), then write the profile's section of ``results_path``.
+                  command="", log=print, deadline=None, commit=False):
+    """Train ``rows`` of ``profile`` (what their records and run folders do not hold yet), then
+    write the profile's section of ``results_path`` from the records
+    (:func:`records_folder`; each finished run writes its record, and commits it with
+    ``commit``). With ``deadline`` (seconds since the epoch) only the runs that fit start, and
+    the section shows what is finished.
 
     Rows of the profile that ``rows`` leaves out are named in that section.
 
     Returns ``(tasks, results)``; ``results`` maps row names to ``RowResult``.
     """
     from benchmarks.plan import FIRST_ROLES
+    from benchmarks.records import RecordStore
     from benchmarks.report import collect, results_document
     from benchmarks.runner import plan_tasks, run_tasks
 
+    store = RecordStore(records_folder(results_path, profile))
+    options = dict(jobs=jobs, threads=profile.threads, log=log, store=store, profile=profile.name,
+                   deadline=deadline, commit=commit)
     tasks = plan_tasks(profile, rows, work_dir)
-    run_tasks(tasks, jobs=jobs, threads=profile.threads, log=log)
+    summary = run_tasks(tasks, **options)
     results = collect(tasks, rows)
     best = _strongest_baseline(results)
-    if best is not None and len(profile.headline_seeds) > 1:
+    if best is not None and len(profile.headline_seeds) > 1 and summary.complete:
         log(f"[benchmark] strongest baseline: {best.row.label}; running it with "
             f"{len(profile.headline_seeds)} seeds")
         needed = [r for r in rows if r.role in FIRST_ROLES] + [best.row]
         extra = plan_tasks(profile, needed, work_dir, seeds_for=lambda r: profile.headline_seeds)
-        run_tasks(extra, jobs=jobs, threads=profile.threads, log=log)
+        run_tasks(extra, **options)
         known = {t.name for t in tasks}
         tasks += [t for t in extra if t.name not in known]
         results = collect(tasks, rows)
@@ -314,16 +338,30 @@ def run_benchmark(profile, rows, work_dir, results_path, jobs=1, costs=True, plo
     figures = _draw_figures(profile, tasks, results, figures_dir) if plots else []
     model_costs = _model_costs(results, work_dir, profile) if costs else []
     left_out = [n for n in profile.rows if n not in {r.name for r in rows}]
+    unfinished = [t.name for t in tasks if t.result is None]
     section = benchmark_markdown(profile, tasks, results, model_costs, figures, command, results_path,
-                                 left_out=left_out)
+                                 left_out=left_out, unfinished=unfinished)
     write_section(results_path, f"benchmark-{profile.name}", section)
+    machine, date = _runs_machine_and_date(tasks)
     write_results_json(os.path.join(figures_dir, f"{profile.name}.json"),
-                       results_document(profile, results, command, str(datetime.date.today()), _machine()))
+                       results_document(profile, results, command, date, machine))
     return tasks, results
 
 
 def _machine():
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}"
+    from benchmarks.runner import machine
+
+    return machine()
+
+
+def _runs_machine_and_date(tasks):
+    """The machines the finished runs' records name and the day the last of them finished
+    (this machine and today for runs without a record): a section rebuilt from records on
+    another machine says where its figures were measured."""
+    done = [t.result for t in tasks if t.result is not None]
+    machines = sorted({r["machine"] for r in done if r.get("machine")}) or [_machine()]
+    days = sorted(r["finished"][:10] for r in done if r.get("finished"))
+    return "; ".join(machines), (days[-1] if days else str(datetime.date.today()))
 
 
 def write_results_json(path, document):
@@ -366,6 +404,8 @@ def _draw_figures(profile, tasks, results, folder):
         if not headline_method or task.seed != _first_seed(tasks, task.row):
             continue
         metrics = _last_stage_metrics(task.output_dir)
+        if not os.path.isfile(metrics):  # a run known from its record only
+            continue
         detection, distillation = plot_losses.loss_series(plot_losses.read_metrics(metrics))
         path = os.path.join(folder, f"{profile.name}_losses_{task.row.name}.png")
         stage = ", last SAL stage" if task.row.stages > 1 else ""
@@ -499,16 +539,17 @@ def _model_costs(results, work_dir, profile, size=LATENCY_SIZE):
     return rows_out
 
 
-def benchmark_markdown(profile, tasks, results, model_costs, figures, command, results_path, left_out=()):
+def benchmark_markdown(profile, tasks, results, model_costs, figures, command, results_path, left_out=(),
+                       unfinished=()):
     from benchmarks.report import TABLE_TITLES, main_table, paired_table, segm_table, targets
     from benchmarks.runner import finished_at
 
-    machine = _machine()
+    machine, date = _runs_machine_and_date(tasks)
     lines = [
         f"## Benchmark '{profile.name}': {profile.description}",
         "",
         f"Command: `{command}`  ",
-        f"Machine: {machine}; date: {datetime.date.today()}.  ",
+        f"Machine: {machine}; date: {date}.  ",
         f"Schedule: students {profile.student_iters} iterations (SAL: split evenly over the stages)"
         + (f" after a warm-up of {profile.init_iters}" if profile.student_init else "")
         + f", teachers {profile.teacher_iters}; headline seeds {list(profile.headline_seeds)}; "
@@ -528,13 +569,16 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
         lines += [f"**Note.** {profile.note}", ""]
     if left_out:
         lines += [f"**Not run** (`--rows` chose a part of the profile): {', '.join(left_out)}.", ""]
+    if unfinished:
+        lines += [f"**Not finished yet** (the budget stopped the command first; the same command goes on): "
+                  f"{', '.join(unfinished)}.", ""]
     for table, title in TABLE_TITLES.items():
         if not any(r.row.table == table for r in results.values()):
             continue
         lines += [f"### {title}", "", main_table(results, table), ""]
         if table == "mask_rcnn":
             lines += [segm_table(results, table), ""]
-        if table == "sanity":
+        if table in ("sanity", "sanity_methods"):
             lines += ["Seed-paired differences (seed k of a row against seed k of the row it is measured "
                       "against: same start, data order and iterations):", "", paired_table(results, table), ""]
     verdicts = targets(results)
@@ -576,6 +620,67 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
     return "\n".join(lines)
 
 
+def _without_session_flags(argv):
+    """The command line without the flags that say how this session runs it (budget, commits),
+    not what it measures: the command a RESULTS section names."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--budget-minutes":
+            skip = True
+            continue
+        if arg.startswith("--budget-minutes=") or arg == "--commit-records":
+            continue
+        out.append(arg)
+    return out
+
+
+MAX_RUN_MINUTES = 45  # one run longer than this goes in pieces (budget stop, then --resume)
+
+
+def status_lines(profile, rows, work_dir, results_path, jobs=1, budget_minutes=None):
+    """What ``--status`` prints: each run's state (done by record, done on this machine, to
+    run, to train again for its checkpoint), the estimate of what remains and, with a budget,
+    which runs would start within it."""
+    from benchmarks.records import RecordStore, inconsistent_inputs
+    from benchmarks.runner import estimate_seconds, plan_tasks, task_states
+
+    store = RecordStore(records_folder(results_path, profile))
+    tasks = plan_tasks(profile, rows, work_dir)
+    states = task_states(tasks, store)
+    known = store.all() + [{"iterations": t.iterations, "config": t.config, **json.load(open(t.result_path))}
+                           for t in tasks if t.is_done()]
+    lines = [f"Benchmark '{profile.name}': records in {os.path.relpath(store.folder)}, runs in "
+             f"{os.path.relpath(work_dir)}"]
+    left, seconds = [], 0.0
+    for t in tasks:
+        estimate, source = estimate_seconds(t, known)
+        state = {"record": "done (record)", "folder": "done (this machine; record written on the next run)",
+                 "retrain": "done (record); trained again for its checkpoint",
+                 "to run": "to run"}[states[t.name]]
+        if states[t.name] in ("retrain", "to run"):
+            left.append(t)
+            seconds += estimate
+            state += f", about {estimate / 60:.1f} min ({source})"
+            if estimate / 60 > MAX_RUN_MINUTES:
+                state += f"; over {MAX_RUN_MINUTES} min: it goes in pieces (--budget-minutes stops it at " \
+                         "a checkpoint, the next invocation resumes it)"
+        lines.append(f"  {t.name:30s} {state}")
+    done = sum(1 for t in tasks if states[t.name] in ("record", "folder"))
+    lines.append(f"{done} of {len(tasks)} runs done; {len(left)} left, about {seconds / 60:.0f} min of runs "
+                 f"(about {seconds / 60 / max(1, jobs):.0f} min at --jobs {jobs})")
+    if budget_minutes is not None:
+        fitting = [t.name for t in left if estimate_seconds(t, known)[0] / 60 <= budget_minutes]
+        lines.append(f"Within --budget-minutes {budget_minutes:g} a run starts only if its estimate fits what "
+                     f"is left of the budget; runs that fit on their own: {', '.join(fitting) or 'none'}")
+    records = {r["task"]: r for r in store.all()}
+    for line in inconsistent_inputs(records):
+        lines.append(f"WARNING: {line}")
+    return lines
+
+
 def main(argv=None):
     from benchmarks.plan import PROFILES, row_by_name, rows_for
 
@@ -590,6 +695,14 @@ def main(argv=None):
                         help="rows of benchmarks/plan.py to run besides the profile's")
     parser.add_argument("--jobs", type=int, default=1, help="trainings run at the same time")
     parser.add_argument("--plan", action="store_true", help="print the runs and their cache state; train nothing")
+    parser.add_argument("--status", action="store_true",
+                        help="print what is done (by record or on this machine), what remains and an "
+                             "estimate of its time; train nothing")
+    parser.add_argument("--budget-minutes", type=float, default=None, metavar="M",
+                        help="start only the runs expected to finish within M minutes, stop the rest at "
+                             "M minutes with their checkpoints kept; the same command goes on later")
+    parser.add_argument("--commit-records", action="store_true",
+                        help="git-commit each run's record (docs/results/runs/<profile>/) as it lands")
     parser.add_argument("--no-costs", action="store_true", help="skip params/FLOPs/latency")
     parser.add_argument("--config", default="configs/baselines/fitnet_R50_to_R18_retinanet.py",
                         help="--overhead: the distillation config")
@@ -621,9 +734,18 @@ def main(argv=None):
             for t in plan_tasks(profile, rows, args.work_dir):
                 print(f"{'cached ' if t.is_done() else 'to run '} {t.name:28s} {os.path.relpath(t.output_dir)}")
             return
-        command = "python tools/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        if args.status:
+            print("\n".join(status_lines(profile, rows, args.work_dir, args.results or RESULTS, args.jobs,
+                                          args.budget_minutes)))
+            return
+        if args.budget_minutes is not None and args.budget_minutes <= 0:
+            parser.error(f"--budget-minutes {args.budget_minutes:g}: give a positive number of minutes")
+        deadline = None if args.budget_minutes is None else time.time() + 60 * args.budget_minutes
+        command = "python tools/benchmark.py " + " ".join(
+            a for a in _without_session_flags(argv if argv is not None else sys.argv[1:]))
         _, results = run_benchmark(profile, rows, args.work_dir, args.results or RESULTS, jobs=args.jobs,
-                                   costs=not args.no_costs, command=command.strip())
+                                   costs=not args.no_costs, command=command.strip(), deadline=deadline,
+                                   commit=args.commit_records)
     except (BenchmarkError, KeyError) as e:
         sys.exit(f"benchmark error: {e}")
     print(f"\nBenchmark '{profile.name}' (written to {os.path.relpath(args.results or RESULTS)}):\n")
