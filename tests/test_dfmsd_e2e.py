@@ -8,12 +8,13 @@ from collections import OrderedDict
 import pytest
 import torch
 from test_stages import tiny_datasets  # noqa: F401  (fixture)
-from tool_runs import ROOT, load_tool
+from tool_runs import ROOT, load_tool, run_tool
 
 from d2kd.config import ConfigError, apply_overrides_strictly, load_config
 from d2kd.engine.stages import stage_config
 from d2kd.utils.io import file_sha256
 from detectron2.config import instantiate
+from detectron2.data import DatasetCatalog
 from detectron2.engine import default_argument_parser
 
 CONFIG = os.path.join(ROOT, "projects/DFMSD/configs/Shapes/dfmsd_R34_R50_to_R18_retinanet.py")
@@ -119,6 +120,26 @@ def test_cache_tool_writes_resumes_and_checks_settings(setup, box_cache):
             run()
     finally:
         os.replace(tmp / "weak_copy.pth", tmp / "weak.pth")
+
+
+def test_cache_tool_takes_overrides_after_dataset_names(setup, tmp_path, capsys):
+    """``--dataset NAME key=value ...``: the names end at the first key=value, the rest
+    are the config's overrides (the weak teacher's weights among them), through the tool."""
+    tmp, overrides = setup
+    cache = tmp_path / "val_boxes.json"
+    run_tool("cache_teacher_boxes.py", "--config-file", CONFIG, "--output", cache, "--score-threshold", "0.5",
+             "--dataset", "d2kd_shapes_tiny_val", *overrides)
+    document = json.loads(cache.read_text())
+    assert document["complete"] and document["datasets"] == ["d2kd_shapes_tiny_val"]
+    assert document["teacher"]["weights"] == str(tmp / "weak.pth")  # an override after --dataset
+    assert len(document["images"]) == len(DatasetCatalog.get("d2kd_shapes_tiny_val"))
+
+    tool = load_tool("cache_teacher_boxes")
+    args = tool.parse_args(["--config-file", CONFIG, "--dataset", "a", "b", "x.y=1", "--stage", "2", "z=3"])
+    assert (args.dataset, args.opts, args.stage) == (["a", "b"], ["x.y=1", "z=3"], 2)
+    with pytest.raises(SystemExit):
+        tool.parse_args(["--config-file", CONFIG, "--dataset", "a", "x.y=1", "b"])
+    assert "'b' comes after the override 'x.y=1'" in capsys.readouterr().err
 
 
 def test_two_stage_dfmsd_run_through_the_tool(setup, box_cache, two_stage_run, capsys):

@@ -177,3 +177,56 @@ def test_a_config_files_dict_declaration_registers_with_detectron2(dataset):
     # COCO ids 3 and 7 map to detectron2's contiguous 0 and 1
     assert {a["category_id"] for r in records for a in r["annotations"]} == {0, 1}
     assert MetadataCatalog.get("own_dict_val").thing_classes == ["square", "disk"]
+
+
+def _broken_json(dataset, folder):
+    """The training json, indented, with the comma after the first annotation's "image_id"
+    lost (a hand edit); returns (path, line, column) of the first error."""
+    text = json.dumps(json.loads((dataset / "train.json").read_text()), indent=1)
+    where = text.index('"image_id": 1,') + len('"image_id": 1')
+    text = text[:where] + text[where + 1:]
+    folder.mkdir()
+    path = folder / "train.json"
+    path.write_text(text)
+    after = text.index('"', where)  # the next key, where the comma was expected
+    line = text.count("\n", 0, after) + 1
+    return path, line, after - text.rindex("\n", 0, after)
+
+
+def test_a_malformed_json_is_a_config_error_naming_the_file_and_position(dataset, tmp_path):
+    from detectron2.data import DatasetCatalog
+    from omegaconf import OmegaConf
+
+    from d2kd.config import ConfigError, register_config_datasets
+
+    path, line, column = _broken_json(dataset, tmp_path / "broken")
+    (tmp_path / "broken" / "images").mkdir()
+    cfg = OmegaConf.create({"datasets": {"own_broken_dict": {"json_file": str(path),
+                                                             "image_root": str(tmp_path / "broken" / "images")}}})
+    register_config_datasets(cfg)  # a config's datasets = dict(...)
+    with pytest.raises(ConfigError) as error:
+        DatasetCatalog.get("own_broken_dict")
+    message = str(error.value)
+    assert message.startswith(f"datasets.own_broken_dict: the COCO json '{path}' is not valid JSON: "
+                              f"Expecting ',' delimiter at line {line}, column {column}")
+    assert "python -m json.tool" in message
+
+    empty = tmp_path / "empty.json"
+    empty.write_text("\n")
+    register_config_datasets(OmegaConf.create({"datasets": {"own_empty": [str(empty), str(tmp_path)]}}))
+    with pytest.raises(ConfigError, match=f"the COCO json '{empty}' is empty"):
+        DatasetCatalog.get("own_empty")
+
+
+def test_a_malformed_json_stops_the_tool_before_training(dataset, tmp_path):
+    path, line, column = _broken_json(dataset, tmp_path / "broken")
+    (tmp_path / "broken" / "images").mkdir()
+    (tmp_path / "broken" / "val.json").write_text((dataset / "val.json").read_text())
+    out = tmp_path / "run"
+    proc = run_tool("lazyconfig_train_net.py", "--config-file", STUDENT_CONFIG, *own_data(tmp_path / "broken"),
+                    *shrink_model(), "model.roi_heads.num_classes=2", f"train.output_dir={out}", check=False)
+    assert proc.returncode == 1
+    assert (f"Config error: datasets.own_train: the COCO json '{path}' is not valid JSON: Expecting ',' "
+            f"delimiter at line {line}, column {column}") in proc.stderr
+    assert "Traceback" not in proc.stderr and "JSONDecodeError" not in proc.stderr
+    assert not out.exists() or not list(out.iterdir())  # nothing written

@@ -164,3 +164,59 @@ def test_eval_only_in_a_runs_folder_keeps_the_runs_files_and_skips_the_training_
     run_tool(*args, env=datasets_env)
     assert (out / "eval_2" / "config.yaml").exists()
     assert (out / "config.yaml").read_bytes() == config_before
+
+
+def test_init_checkpoint_of_a_run_folder_resolves_to_its_final_or_latest_checkpoint(tmp_path):
+    from d2kd.config import ConfigError, resolve_init_checkpoint
+
+    finished = tmp_path / "finished"
+    finished.mkdir()
+    for name in ("model_0000001.pth", "model_final.pth"):
+        (finished / name).write_bytes(b"x")
+    (finished / "last_checkpoint").write_text("model_final.pth")
+    assert resolve_init_checkpoint(str(finished)) == str(finished / "model_final.pth")
+
+    stopped = tmp_path / "stopped"  # a run stopped before its end: detectron2's last_checkpoint
+    stopped.mkdir()
+    for name in ("model_0000001.pth", "model_0000003.pth"):
+        (stopped / name).write_bytes(b"x")
+    (stopped / "last_checkpoint").write_text("model_0000003.pth")
+    assert resolve_init_checkpoint(str(stopped)) == str(stopped / "model_0000003.pth")
+
+    (stopped / "model_0000003.pth").unlink()
+    with pytest.raises(ConfigError, match=r"last_checkpoint names 'model_0000003.pth', which does not exist"):
+        resolve_init_checkpoint(str(stopped))
+
+    staged = tmp_path / "staged"  # no checkpoint of its own: a SAL run's stages hold them
+    (staged / "stage1").mkdir(parents=True)
+    (staged / "stage1" / "model_final.pth").write_bytes(b"x")
+    (staged / "log.txt").write_text("")
+    with pytest.raises(ConfigError) as error:
+        resolve_init_checkpoint(str(staged))
+    message = str(error.value)
+    assert f"train.init_checkpoint='{staged}' is a folder with neither model_final.pth" in message
+    assert "it holds: log.txt, stage1/." in message
+    assert f"train.init_checkpoint={staged}/stage1/model_final.pth" in message
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="; it is empty. Give train.init_checkpoint=<a .pth file>"):
+        resolve_init_checkpoint(str(tmp_path / "empty"))
+
+    assert resolve_init_checkpoint(str(finished / "model_0000001.pth")) == str(finished / "model_0000001.pth")
+    assert resolve_init_checkpoint("") == ""
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve_init_checkpoint(str(tmp_path / "missing"))
+
+
+def test_eval_only_of_a_run_folder_evaluates_its_final_model(trained_run, datasets_env, tmp_path):
+    out, _ = trained_run
+    final_ap = [r for r in read_metrics(out) if "bbox/AP" in r][-1]  # the evaluation of model_final.pth
+    proc = run_tool(
+        "lazyconfig_train_net.py", "--eval-only", "--config-file", CONFIG, *TINY_RETINANET,
+        f"train.init_checkpoint={out}", f"train.output_dir={tmp_path}", env=datasets_env,
+    )
+    assert f"train.init_checkpoint={out} is a run folder: loading {out}/model_final.pth" in proc.stderr
+    line = [l for l in proc.stdout.splitlines() if "'bbox'" in l][-1]
+    from collections import OrderedDict
+
+    results = eval(line, {"OrderedDict": OrderedDict, "nan": math.nan})  # noqa: S307
+    assert results["bbox"]["AP50"] == pytest.approx(final_ap["bbox/AP50"], abs=1e-9)

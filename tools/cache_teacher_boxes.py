@@ -33,7 +33,7 @@ import sys
 import torch
 import tqdm
 
-from d2kd.config import ConfigError, load_tool_config
+from d2kd.config import ConfigError, load_tool_config, resolve_init_checkpoint
 from d2kd.engine.stages import stage_config
 from d2kd.modeling import Teacher, WeightsError
 from d2kd.utils.env import resolve_device
@@ -53,13 +53,34 @@ def parse_args(argv=None):
     parser.add_argument("--stage", type=int, default=1, help="1-based stage whose teacher runs (default 1)")
     parser.add_argument("--teacher", default=None, help="teacher name when the model has several")
     parser.add_argument("--output", default=None, help="cache file (default: the ME mapper's box_cache)")
-    parser.add_argument("--dataset", nargs="+", default=None, help="dataset names (default: the ME stage's)")
+    parser.add_argument("--dataset", nargs="+", default=None,
+                        help="dataset names (default: the ME stage's); key=value overrides may follow them")
     parser.add_argument("--score-threshold", type=float, default=0.3, help="keep boxes with at least this score")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--save-every", type=int, default=200, help="write the cache every N images")
     parser.add_argument("--overwrite", action="store_true", help="start over when the cache's settings differ")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="key=value config overrides")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.dataset is not None:
+        args.dataset, args.opts = _split_dataset_and_overrides(parser, args.dataset, args.opts)
+    return args
+
+
+def _split_dataset_and_overrides(parser, values, opts):
+    """``--dataset`` takes one or more values, so argparse gives it the ``key=value``
+    overrides that follow the names too (``--dataset trees_train model.x=1``). A
+    dataset name holds no ``=``: the values from the first one that does are
+    overrides, put before those argparse found later (the command line's order)."""
+    first = next((i for i, v in enumerate(values) if "=" in v), len(values))
+    names, overrides = values[:first], values[first:]
+    if not names:
+        parser.error(f"--dataset needs at least one dataset name before the key=value overrides "
+                     f"(got {' '.join(values)})")
+    stray = [v for v in overrides if "=" not in v]
+    if stray:
+        parser.error(f"--dataset: {stray[0]!r} comes after the override {overrides[0]!r}; give the dataset "
+                     "names right after --dataset and the key=value overrides after all of them")
+    return names, overrides + list(opts)
 
 
 def _resolved_config(cfg, stage: int):
@@ -87,6 +108,8 @@ def build_teacher_model(cfg, teacher_name=None):
     teachers = model_cfg.get("teachers", None)
     if teachers is None:  # a plain detector config: its model with train.init_checkpoint
         weights = cfg.train.get("init_checkpoint", "")
+        if weights and os.path.isdir(weights):  # a run's folder: its model_final.pth or latest checkpoint
+            weights = resolve_init_checkpoint(weights)
         if not weights or not os.path.isfile(weights):
             raise ConfigError(
                 f"The config has no model.teachers; its model would need train.init_checkpoint "

@@ -42,6 +42,7 @@ from d2kd.config import (
     check_train_values,
     dataset_names_in,
     load_tool_config,
+    resolve_init_checkpoint,
 )
 from d2kd.data import verify_images
 from d2kd.data.checks import box_problems, verify_mode
@@ -224,8 +225,10 @@ def check_before_training(args, cfg):
     init = cfg.train.init_checkpoint
     if args.eval_only and not init:
         raise ConfigError("--eval-only needs the weights to evaluate: train.init_checkpoint=<.pth>")
-    if init and "://" not in init and not os.path.isfile(init):
-        raise ConfigError(f"train.init_checkpoint={init!r} does not exist.")
+    # a run's folder means its model_final.pth, else its latest checkpoint
+    cfg.train.init_checkpoint = resolve_init_checkpoint(init)
+    if cfg.train.init_checkpoint != init:
+        logger.warning("train.init_checkpoint=%s is a run folder: loading %s", init, cfg.train.init_checkpoint)
     check_teacher_weights(cfg.model)
     check_train_values(cfg)
     check_output_dir(cfg.train.output_dir)

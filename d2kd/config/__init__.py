@@ -9,6 +9,7 @@ from .checks import (
     check_train_values,
     dataset_names_in,
     load_config,
+    resolve_init_checkpoint,
 )
 from .datasets import declared_datasets, register_config_datasets
 from .tool_config import load_tool_config
@@ -26,6 +27,7 @@ __all__ = [
     "declared_datasets",
     "load_config",
     "load_tool_config",
+    "resolve_init_checkpoint",
     "zoo",
     "register_config_datasets",
 ]

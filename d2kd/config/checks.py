@@ -227,6 +227,57 @@ def check_output_dir(output_dir: str):
         ) from e
 
 
+FINAL_CHECKPOINT = "model_final.pth"  # what detectron2's PeriodicCheckpointer writes at the end
+LAST_CHECKPOINT = "last_checkpoint"  # detectron2's file naming a folder's latest checkpoint
+_MAX_LISTED = 20
+
+
+def _folder_listing(folder: str) -> str:
+    names = sorted(n + ("/" if os.path.isdir(os.path.join(folder, n)) else "") for n in os.listdir(folder))
+    if not names:
+        return "it is empty"
+    more = f", and {len(names) - _MAX_LISTED} more" if len(names) > _MAX_LISTED else ""
+    return "it holds: " + ", ".join(names[:_MAX_LISTED]) + more
+
+
+def resolve_init_checkpoint(path: str, key: str = "train.init_checkpoint") -> str:
+    """The checkpoint file that ``key=path`` means; ``path`` itself for a file, a URL or "".
+
+    A run's folder may be given instead of a file: its ``model_final.pth`` when the run
+    finished, else the checkpoint its ``last_checkpoint`` names (detectron2's record of
+    the latest one). Raises :class:`ConfigError` when the path does not exist, or when
+    the folder has neither, listing what it holds (and the sub-folders that hold a
+    ``model_final.pth``, e.g. the stages of a staged run).
+    """
+    if not path or "://" in path or os.path.isfile(path):
+        return path
+    if not os.path.isdir(path):
+        raise ConfigError(f"{key}={path!r} does not exist.")
+    final = os.path.join(path, FINAL_CHECKPOINT)
+    if os.path.isfile(final):
+        return final
+    last = os.path.join(path, LAST_CHECKPOINT)
+    if os.path.isfile(last):
+        with open(last) as f:
+            named = f.read().strip()
+        resolved = os.path.join(path, named)  # detectron2 writes a name relative to the folder
+        if named and os.path.isfile(resolved):
+            return resolved
+        raise ConfigError(
+            f"{key}={path!r} is a run folder whose {LAST_CHECKPOINT} names {named!r}, which does not "
+            f"exist there ({_folder_listing(path)}). Give {key}=<a .pth file> of that folder."
+        )
+    finished = sorted(n for n in os.listdir(path) if os.path.isfile(os.path.join(path, n, FINAL_CHECKPOINT)))
+    hint = (f" Its sub-folder{'s' if len(finished) > 1 else ''} {', '.join(n + '/' for n in finished)} "
+            f"hold{'' if len(finished) > 1 else 's'} a {FINAL_CHECKPOINT}: "
+            f"{key}={os.path.join(path, finished[-1], FINAL_CHECKPOINT)}." if finished else "")
+    raise ConfigError(
+        f"{key}={path!r} is a folder with neither {FINAL_CHECKPOINT} (a finished run) nor "
+        f"{LAST_CHECKPOINT} (detectron2's record of a run's latest checkpoint); {_folder_listing(path)}."
+        f"{hint} Give {key}=<a .pth file>, or the folder of a run that saved a checkpoint."
+    )
+
+
 def _is_resize_shortest_edge(target) -> bool:
     from detectron2.data.transforms import ResizeShortestEdge
 

@@ -9,12 +9,17 @@ the top-level key ``datasets``, by name::
     )
 
 or, as overrides, ``+datasets.trees_train=[trees/train.json,trees/images]``.
-:func:`register_config_datasets` registers each with
-``detectron2.data.datasets.register_coco_instances`` (so ``DatasetCatalog``,
+:func:`register_config_datasets` registers each as
+``detectron2.data.datasets.register_coco_instances`` does (so ``DatasetCatalog``,
 ``MetadataCatalog`` and ``COCOEvaluator`` see an ordinary detectron2 dataset),
 in every process that loads the config, before the pre-training checks: the
-user needs no Python module and no PYTHONPATH of their own.
+user needs no Python module and no PYTHONPATH of their own. The one difference:
+a json that is not valid JSON is a :class:`ConfigError` naming the file, the
+line and column, and the fix, wherever the split is first read (the checks
+before training read it), not a raw ``JSONDecodeError`` naming no file.
 """
+import functools
+import json
 import os
 from typing import Dict, List, Tuple
 
@@ -50,9 +55,40 @@ def declared_datasets(cfg) -> Dict[str, Tuple[str, str]]:
     return declared
 
 
+def _invalid_json_message(name: str, json_file: str, error: ValueError) -> str:
+    """Why the COCO json of split ``name`` cannot be read, where, and what to do."""
+    key = f"{DATASETS_KEY}.{name}"
+    fix = (f"Fix the file (python -m json.tool {json_file} shows the first error) or write it "
+           "again with json.dump; a COCO json is one object with \"images\", \"annotations\" and "
+           "\"categories\".")
+    if isinstance(error, UnicodeDecodeError):
+        return (f"{key}: the COCO json {json_file!r} is not JSON text: {error.reason} at byte "
+                f"{error.start}. {fix}")
+    if not error.doc.strip():
+        return f"{key}: the COCO json {json_file!r} is empty. {fix}"
+    start = max(0, error.pos - 30)
+    excerpt = "".join(" " if c in "\r\n\t" else c for c in error.doc[start:error.pos + 30])
+    marker = " " * (error.pos - start) + "^"
+    return (f"{key}: the COCO json {json_file!r} is not valid JSON: {error.msg} at line {error.lineno}, "
+            f"column {error.colno} (character {error.pos}):\n    {excerpt}\n    {marker}\n{fix}")
+
+
+def _load_coco_json(name: str, json_file: str, image_root: str):
+    """detectron2's ``load_coco_json`` of a declared split; malformed JSON is a ConfigError."""
+    from detectron2.data.datasets import load_coco_json
+
+    try:
+        return load_coco_json(json_file, image_root, name)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(_invalid_json_message(name, json_file, e)) from e
+
+
 def register_config_datasets(cfg) -> List[str]:
-    """Registers every split under ``cfg.datasets`` with ``register_coco_instances``;
-    returns their names.
+    """Registers every split under ``cfg.datasets`` as detectron2's
+    ``register_coco_instances`` does (a lazy ``load_coco_json``, the metadata
+    ``json_file``, ``image_root``, ``evaluator_type="coco"``); returns their names.
+    Reading a split whose json is not valid JSON raises :class:`ConfigError` naming
+    the file and the line and column of the first error.
 
     Raises :class:`ConfigError` before anything trains when a JSON file or image
     folder does not exist, or when the name is already registered for other files
@@ -61,7 +97,6 @@ def register_config_datasets(cfg) -> List[str]:
     no-op.
     """
     from detectron2.data import DatasetCatalog, MetadataCatalog
-    from detectron2.data.datasets import register_coco_instances
 
     names = []
     for name, (json_file, image_root) in declared_datasets(cfg).items():
@@ -82,6 +117,7 @@ def register_config_datasets(cfg) -> List[str]:
                     "another name, in datasets.<name> and in dataloader.*.dataset.names."
                 )
         else:
-            register_coco_instances(name, {}, json_file, image_root)
+            DatasetCatalog.register(name, functools.partial(_load_coco_json, name, json_file, image_root))
+            MetadataCatalog.get(name).set(json_file=json_file, image_root=image_root, evaluator_type="coco")
         names.append(name)
     return names

@@ -1,20 +1,67 @@
 """Files written so that an interruption never leaves a partial one: each is written to a
-temporary file beside its target, then renamed over it (``os.replace`` is atomic on one
-file system)."""
+temporary file beside its target, ``<target>.tmp-<pid>``, then renamed over it
+(``os.replace`` is atomic on one file system). A process killed while writing (SIGKILL,
+out of memory, a power cut) cannot remove its temporary file; the next write of the same
+target removes it, and only such files: the exact name ``<target>.tmp-<pid>`` whose
+process no longer runs (a live writer's file is left alone)."""
 import hashlib
 import os
+import re
 import shutil
 from typing import Callable
 
 import torch
 
-__all__ = ["atomic_torch_save", "atomic_copy", "atomic_write_text", "file_sha256"]
+__all__ = ["atomic_torch_save", "atomic_copy", "atomic_write_text", "file_sha256", "remove_stale_temporaries"]
+
+
+def _pid_is_running(pid: int) -> bool:
+    """Whether a process with id ``pid`` exists on this machine (signal 0 checks, sends nothing)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, as another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str) -> list:
+    """Remove the temporary files ``<path>.tmp-<pid>`` that writers of ``path`` killed
+    mid-write left behind: exactly that name, ``pid`` all digits, no running process with
+    that id, and not this process's own. Returns the removed paths."""
+    folder = os.path.dirname(os.path.abspath(path))
+    pattern = re.compile(re.escape(os.path.basename(path)) + r"\.tmp-([0-9]+)")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is None:
+            continue
+        pid = int(match.group(1))
+        if pid == os.getpid() or _pid_is_running(pid):
+            continue
+        stale = os.path.join(folder, name)
+        try:
+            if os.path.isfile(stale) and not os.path.islink(stale):
+                os.remove(stale)
+                removed.append(stale)
+        except OSError:  # removed meanwhile by another writer, or not ours to remove
+            pass
+    return removed
 
 
 def _replace_via_tmp(path: str, write: Callable[[str], None]) -> None:
     """``write(tmp)`` to a temporary file beside ``path``, then rename it over ``path``; the
-    temporary file is removed whatever happens."""
+    temporary file is removed whatever happens, and those that killed writers of ``path``
+    left behind are removed first (:func:`remove_stale_temporaries`)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    remove_stale_temporaries(path)
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         write(tmp)
