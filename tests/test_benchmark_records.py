@@ -210,3 +210,18 @@ def test_a_profile_carried_on_from_its_records_alone(tmp_path, monkeypatch):
     assert _section(results_path) == section
     status = tool.status_lines(profile, rows, str(work), str(results_path))
     assert status[-1].startswith("4 of 4 runs done; 0 left") and not any("WARNING" in s for s in status)
+
+
+def test_status_through_the_tool_names_every_run_and_its_estimate(tmp_path, capsys):
+    tool = load_tool("benchmark")
+    results = tmp_path / "docs" / "RESULTS.md"
+    record = tmp_path / "docs" / "results" / "runs" / "sanity_methods" / "sanity_student" / "seed0.json"
+    tool.main(["--profile", "sanity_methods", "--status", "--work-dir", str(tmp_path / "work"),
+               "--results", str(results), "--budget-minutes", "30"])
+    out = capsys.readouterr().out
+    assert re.search(r"sanity_student/seed0 +to run, about 10\.0 min \(a guess\)", out)
+    assert re.search(r"sanity_teacher_wide/seed0 +to run, about 33\.3 min \(a guess\)", out)
+    assert "Within --budget-minutes 30" in out and not record.exists()
+    with pytest.raises(SystemExit):
+        tool.main(["--profile", "sanity_methods", "--budget-minutes", "0", "--results", str(results)])
+    assert "--budget-minutes 0: give a positive number of minutes" in capsys.readouterr().err

@@ -110,3 +110,37 @@ def test_gradient_balance_reads_the_runs_diagnostics(tmp_path):
     (tmp_path / "metrics.json").write_text("\n".join(json.dumps(r) for r in records) + "\n")
     assert gradient_balance(str(tmp_path)) == pytest.approx((2.0, 0.4))
     assert gradient_balance(str(tmp_path / "nothing")) is None
+
+
+def test_sanity_methods_scale_each_shipped_outer_weight_by_its_measured_factor(tmp_path):
+    """The methods' rows: each config's outer weight as shipped (checked against the config, so
+    that a config edit cannot leave a stale product), times the factor measured before the
+    runs; every row starts from the warm-up and distils from teacher (b); DFMSD's first SAL
+    stage from the weaker teacher, and its box cache from that teacher."""
+    from omegaconf import OmegaConf
+
+    from benchmarks.plan import SANITY_METHODS
+    from benchmarks.runner import _load
+
+    profile = PROFILES["sanity_methods"]
+    for name, (_, config, stages, key, shipped, factor) in SANITY_METHODS.items():
+        assert OmegaConf.select(_load(config, []), key) == pytest.approx(shipped), name
+        assert factor is not None and 0 < factor, f"{name}: measure its factor before its runs"
+        row = row_by_name(f"sanity_{name}_lo")
+        assert row.name in profile.rows and row.stages == stages and row.all_seeds
+        assert row.overrides == (f"{key}={shipped * factor:.4g}",)
+        assert OmegaConf.select(_load(config, row.overrides), key) == pytest.approx(shipped * factor, rel=1e-3)
+    rows = [row_by_name(n) for n in profile.rows]
+    tasks = {t.name: t for t in plan_tasks(profile, rows, str(tmp_path))}
+    init, wide = tasks["sanity_init/seed0"], tasks["sanity_teacher_wide/seed0"]
+    weak = tasks["sanity_teacher_weak/seed0"]
+    for name in SANITY_METHODS:
+        for seed in (0, 1, 2):
+            task = tasks[f"sanity_{name}_lo/seed{seed}"]
+            assert _value(task, "train.init_checkpoint") == f"{init.output_dir}/model_final.pth"
+            assert _value(task, "model.teachers.weights") == f"{wide.output_dir}/model_final.pth"
+            assert _value(task, "train.distill_diagnostics_period") == "50"
+    sal = tasks["sanity_dfmsd_lo/seed0"]
+    assert _value(sal, "stages.0.model.teachers.weights") == f"{weak.output_dir}/model_final.pth"
+    assert tasks["box_cache"].needs == (weak.name,)
+    assert "box_cache" in tasks["sanity_dfmsd_onestage_lo/seed1"].needs
