@@ -481,9 +481,13 @@ BOX_CACHE_ESTIMATE_S = 120.0
 def estimate_seconds(task: Task, known: Sequence[dict]) -> Tuple[float, str]:
     """Wall seconds ``task`` is expected to take, and where the figure comes from: the wall time
     per iteration of finished records of the same row, else of the same config, else of any
-    run (``known``: records or results with ``wall_s`` and ``iterations``), else a guess."""
+    run (``known``: records or results with ``wall_s``, ``iterations`` and ``s_per_iter``; the
+    larger of wall time per iteration and logged time per iteration), else a guess."""
     def per_iteration(matches):
-        rates = [r["wall_s"] / r["iterations"] for r in matches if r.get("iterations") and r.get("wall_s")]
+        # a resumed run's wall time covers its last piece only: its logged time per
+        # iteration (s_per_iter) is then the larger figure
+        rates = [max(r["wall_s"] / r["iterations"], r.get("s_per_iter") or 0.0)
+                 for r in matches if r.get("iterations") and r.get("wall_s")]
         return statistics.median(rates) if rates else None
 
     if task.row is None:
@@ -681,6 +685,8 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _progress_line(task: Task, elapsed: float) -> str:
+    if not task.iterations:  # the box cache: no iterations to count
+        return f"[benchmark] {task.name}: running for {elapsed / 60:.1f} min"
     done = _progress(task)
     eta = f", ETA {elapsed / done * (task.iterations - done) / 60:.1f} min" if done and task.iterations else ""
     return f"[benchmark] {task.name}: iteration {done}/{task.iterations or '?'} after {elapsed / 60:.1f} min{eta}"

@@ -82,6 +82,10 @@ def test_estimates_come_from_the_rows_records_then_the_configs_then_any(tmp_path
     assert estimate_seconds(task, known) == (150.0, "this row's records")
     assert estimate_seconds(task, known[1:]) == (900.0, "all records")
     assert estimate_seconds(task, [])[1] == "a guess"
+    # a run that was resumed near its end: its logged seconds per iteration count, not its wall time
+    resumed = [{"row": "sanity_student", "config": row.config, "wall_s": 20.0, "iterations": 1000,
+                "s_per_iter": 0.9}]
+    assert estimate_seconds(task, resumed) == (pytest.approx(270.0), "this row's records")
 
 
 def test_a_budget_starts_what_fits_and_stops_what_overruns_it(tmp_path):
