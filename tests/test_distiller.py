@@ -1,4 +1,4 @@
-"""DistillationDetector, Teacher, feature pairing: the invariants of DESIGN section 3."""
+"""DistillationDetector, Teacher, feature pairing: the invariants the core promises (README.md, "Decisions the papers leave open")."""
 import copy
 import functools
 

@@ -1,4 +1,4 @@
-"""DMKD dual (spatial + channel) attention-guided masking, our reading of DFMSD eq. 2-3 (see DESIGN.md): Faster R-CNN R18w64 -> R18."""
+"""DMKD dual (spatial + channel) attention-guided masking, our reading of DFMSD eq. 2-3 (see docs/LOSSES.md): Faster R-CNN R18w64 -> R18."""
 from ..common.distill_faster_rcnn import LEVELS, dataloader, lr_multiplier, model, optimizer, train
 from ..common.distillers import dmkd as _dmkd
 

@@ -1,4 +1,4 @@
-"""DMKD dual (spatial + channel) attention-guided masking, our reading of DFMSD eq. 2-3 (see DESIGN.md): RetinaNet R50 -> R18."""
+"""DMKD dual (spatial + channel) attention-guided masking, our reading of DFMSD eq. 2-3 (see docs/LOSSES.md): RetinaNet R50 -> R18."""
 from ..common.distill import LEVELS, dataloader, lr_multiplier, model, optimizer, train
 from ..common.distillers import dmkd as _dmkd
 

@@ -1,6 +1,6 @@
 """Distillation losses.
 
-:mod:`d2kd.losses.functional` holds the pure functions of DESIGN section 4; the
+:mod:`d2kd.losses.functional` holds the pure functions of docs/LOSSES.md; the
 modules here wrap them as :class:`DistillLoss` subclasses that the
 distillation core calls with per-level student/teacher features and returns
 ``loss_<method>_<level>`` entries, already weighted.

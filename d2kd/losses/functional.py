@@ -1,4 +1,4 @@
-"""Pure loss functions on feature maps (DESIGN section 4).
+"""Pure loss functions on feature maps (their definitions: docs/LOSSES.md).
 
 Every function takes tensors of shape (N, C, H, W); a student feature ``s`` and
 a teacher feature ``t`` must have the same shape (the distillation core applies

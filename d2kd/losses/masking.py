@@ -219,7 +219,7 @@ class MGDLoss(DistillLoss):
 
 
 class DualMaskingLoss(DistillLoss):
-    """DMKD dual masking (DFMSD section 3.1; our reading, see DESIGN).
+    """DMKD dual masking (DFMSD section 3.1; our reading, see docs/LOSSES.md).
 
     For each level and each branch b in ``branches``:
 

@@ -6,7 +6,7 @@ Every module takes, per paired level, a student and a teacher feature of the
 same shape (N, C, H, W) (the core applies adapters and crops first), detaches
 the teacher, and returns ``{"loss_mkd_<term>_<level>": weight * value}``.
 The values are the pure functions of :mod:`d2kd.losses.functional`
-(DESIGN section 4); this module adds only per-level bookkeeping, the FDMD
+(docs/LOSSES.md); this module adds only per-level bookkeeping, the FDMD
 generator and the construction-time checks.
 
 ==================  ==================  ===========================================
