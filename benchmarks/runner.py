@@ -416,7 +416,28 @@ def make_record(task: Task, result: dict, inputs: Dict[str, Task], profile: str 
     if task.row is not None:
         record["splits"] = {_evaluated_split(task): record.get("metrics", {})}
         record["grad_balance"] = gradient_balance(task.output_dir)
+        record["resumed_at"] = resumed_at(task.output_dir, task.iterations // max(1, task.row.stages))
     return record
+
+
+_START = re.compile(r"Starting training from iteration (\d+)")
+
+
+def resumed_at(output_dir: str, max_iter: int) -> List[str]:
+    """Where a run was resumed: ``"<stage folder>:<iteration>"`` for every training start after
+    iteration 0 and before ``max_iter`` (the iterations of a stage) in its logs (``[]``: trained
+    in one piece; a finished run started again only evaluates). detectron2's training sampler starts
+    its stream again at a resume, so a resumed run sees its first batches again: a valid run,
+    but not the same batches as one trained in one piece."""
+    found = []
+    for folder, _, files in sorted(os.walk(output_dir)):
+        if "log.txt" not in files:
+            continue
+        with open(os.path.join(folder, "log.txt"), errors="replace") as f:
+            starts = [int(m.group(1)) for m in _START.finditer(f.read())]
+        where = os.path.relpath(folder, output_dir)
+        found += [f"{where}:{start}" for start in starts if 0 < start < max_iter]
+    return found
 
 
 def _evaluated_split(task: Task) -> str:

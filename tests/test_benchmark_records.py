@@ -16,7 +16,7 @@ from tool_runs import TINY_DATA, load_tool
 
 from benchmarks.plan import Profile, row_by_name, with_overrides
 from benchmarks.records import RecordStore, commit_record, inconsistent_inputs, weights_digest
-from benchmarks.runner import Task, _progress, estimate_seconds, run_tasks, task_states
+from benchmarks.runner import Task, _progress, estimate_seconds, resumed_at, run_tasks, task_states
 
 
 def _checkpoint(path, weight, iteration=0):
@@ -229,3 +229,18 @@ def test_status_through_the_tool_names_every_run_and_its_estimate(tmp_path, caps
     with pytest.raises(SystemExit):
         tool.main(["--profile", "sanity_methods", "--budget-minutes", "0", "--results", str(results)])
     assert "--budget-minutes 0: give a positive number of minutes" in capsys.readouterr().err
+
+
+def test_resumed_at_names_each_resume_inside_a_stage(tmp_path):
+    def log(folder, *starts):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "log.txt").write_text("".join(
+            f"[12/07 08:02:22 d2.engine.train_loop]: Starting training from iteration {s}\n" for s in starts))
+
+    log(tmp_path / "one", 0)
+    log(tmp_path / "finished_then_evaluated", 0, 150)  # started again at its end: evaluation only
+    log(tmp_path / "sal" / "stage1", 0, 100)
+    log(tmp_path / "sal" / "stage2", 0)
+    assert resumed_at(str(tmp_path / "one"), 150) == []
+    assert resumed_at(str(tmp_path / "finished_then_evaluated"), 150) == []
+    assert resumed_at(str(tmp_path / "sal"), 150) == ["stage1:100"]

@@ -615,7 +615,9 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
     lines += ["| run | finished | wall (s) | command |", "|---|---|---|---|"]
     for t in tasks:
         if t.name in finished:
-            lines.append(f"| {t.name} | {finished[t.name]} | {t.result['wall_s']:.0f} | `{t.result['command']}` |")
+            resumed = t.result.get("resumed_at") or []
+            note = f" (resumed at {', '.join(resumed)})" if resumed else ""
+            lines.append(f"| {t.name}{note} | {finished[t.name]} | {t.result['wall_s']:.0f} | `{t.result['command']}` |")
     lines.append("")
     return "\n".join(lines)
 
