@@ -461,8 +461,11 @@ def test_a_teachers_class_count_may_differ_and_is_reported(env, teacher_checkpoi
     assert proc.returncode == 1
     assert ("model.teachers.model.num_classes=9, the training set 'd2kd_shapes_tiny_train' has 6 categories: "
             "fine for feature distillation") in proc.stderr
-    assert "do not match the model config" in proc.stderr.strip().splitlines()[-1]
-    assert not out.exists() or not list(out.rglob("*.pth"))
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "do not match the model config" in last
+    # the key to set, with the class count read from the checkpoint's classifier shape
+    assert last.endswith("The file was trained with 6 classes: set model.teachers.model.num_classes=6.")
+    assert not out.exists() or not list(out.iterdir())  # before anything is written
     student = run_tool("lazyconfig_train_net.py", *distill_args(teacher_checkpoint, tmp_path / "s"),
                        "model.student.num_classes=9", env=env, check=False)
     assert student.returncode == 1 and ("model.student.num_classes=9, but the training set "

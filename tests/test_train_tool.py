@@ -1,4 +1,5 @@
 """tools/lazyconfig_train_net.py end to end, on the tiny bundled dataset, in subprocesses."""
+import json
 import math
 import os
 
@@ -73,6 +74,11 @@ def test_eval_only_reproduces_the_final_evaluation(trained_run, datasets_env, tm
     # the tool prints the results dict (as detectron2's does); read it back
     results = eval(line, {"OrderedDict": OrderedDict, "nan": math.nan})  # noqa: S307
     assert results["bbox"]["AP50"] == pytest.approx(final_ap["bbox/AP50"], abs=1e-9)
+    # and writes them, where detectron2 users look: results.json in its output folder (NaN as null)
+    document = json.loads((tmp_path / "results.json").read_text())
+    assert document["init_checkpoint"] == f"{out}/model_0000003.pth"
+    written = document["results"]["d2kd_shapes_tiny_val"]["bbox"]
+    assert written == {k: None if math.isnan(v) else v for k, v in results["bbox"].items()}
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,16 @@ A structural twin of detectron2's ``tools/lazyconfig_train_net.py``: same flags
 overrides), same ``do_test``/``do_train``/``main``. What d2kd adds:
 
 - checks before anything trains (unknown config path, unknown override key,
-  unregistered dataset, unreadable image, unwritable output dir, missing
-  checkpoint or teacher weights, an output dir that already holds a run without
-  ``--resume``); teacher weights that do not match the teacher config, and
-  levels a distiller cannot pair, stop the run when the model is built (before
-  the first iteration) with the same clean ``Config error: ...`` exit;
+  unregistered dataset, unreadable image, a split whose categories differ from
+  the training set's or the model's, unwritable output dir, missing checkpoint
+  or teacher weights, an output dir that already holds a run without
+  ``--resume``); the model is built once before anything is written to the
+  output folder, so that teacher weights that do not match the teacher config,
+  levels a distiller cannot pair or a negative loss weight stop the run with the
+  same clean ``Config error: ...`` exit (:mod:`d2kd.engine.build`);
+- ``--eval-only`` of a distillation config evaluates its student alone (the
+  teachers' checkpoints are not needed) and writes the COCO results to
+  ``results.json`` in its output folder;
 - ``train.device=auto`` picks CUDA when present, else the CPU;
 - on a CPU-only machine ``--num-gpus N`` runs N processes with the GLOO backend.
 
@@ -20,7 +25,9 @@ Examples::
     python tools/lazyconfig_train_net.py --config-file configs/Shapes/retinanet_R18_FPN.py
     python tools/lazyconfig_train_net.py --config-file <cfg> --eval-only train.init_checkpoint=<pth>
 """
+import json
 import logging
+import math
 import os
 import sys
 
@@ -37,8 +44,8 @@ from d2kd.config import (
     ConfigError,
     check_datasets_registered,
     check_min_input_size,
-    check_num_classes,
     check_output_dir,
+    check_split_categories,
     check_train_values,
     dataset_names_in,
     load_tool_config,
@@ -46,6 +53,7 @@ from d2kd.config import (
 )
 from d2kd.data import verify_images
 from d2kd.data.checks import box_problems, verify_mode
+from d2kd.engine.build import build_eval_model, build_model
 from d2kd.engine.diagnostics import DistillDiagnostics
 from d2kd.engine.hooks import (DistillWeightSchedule, LossExplosionError, LossExplosionGuard, TeacherInheritance,
                                unwrap_model)
@@ -53,10 +61,11 @@ from d2kd.engine.launch import launch
 from d2kd.engine.stages import run_stages
 from d2kd.modeling import PairingError, Teacher, WeightsError
 from d2kd.utils.env import resolve_device
+from d2kd.utils.io import atomic_write_text
 from d2kd.utils.logger import setup_project_loggers
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
-from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data import DatasetCatalog
 from detectron2.engine import (
     AMPTrainer,
     SimpleTrainer,
@@ -229,7 +238,8 @@ def check_before_training(args, cfg):
     cfg.train.init_checkpoint = resolve_init_checkpoint(init)
     if cfg.train.init_checkpoint != init:
         logger.warning("train.init_checkpoint=%s is a run folder: loading %s", init, cfg.train.init_checkpoint)
-    check_teacher_weights(cfg.model)
+    if not args.eval_only:  # evaluation runs the student alone: no teacher is built
+        check_teacher_weights(cfg.model)
     check_train_values(cfg)
     check_output_dir(cfg.train.output_dir)
     check_min_input_size(cfg)
@@ -241,10 +251,12 @@ def check_before_training(args, cfg):
                 "Pass --resume to continue it, or train.output_dir=<new folder> to start "
                 "another; delete the folder to start over."
             )
-    names = dataset_names_in(cfg, splits=("test",) if args.eval_only else ("train", "test"))
+    split_names = [(split, name) for split in (("test",) if args.eval_only else ("train", "test"))
+                   for name in dataset_names_in(cfg, splits=(split,))]
+    names = list(dict.fromkeys(name for _, name in split_names))
     check_datasets_registered(names)
-    train_names = dataset_names_in(cfg, splits=("train",)) if not args.eval_only else []
-    classes_checked = _check_classes(cfg, train_names)  # every process: a wrong student stops them all
+    logged = set()
+    classes_checked = _check_classes(cfg, split_names, logged)  # every process: a wrong student stops them all
     try:
         mode = verify_mode()
     except ValueError as e:
@@ -260,7 +272,7 @@ def check_before_training(args, cfg):
         for problem in box_problems(records):
             logger.warning("Dataset %r: %s", name, problem)
     if not classes_checked:  # the categories of a COCO json are known once it was read
-        _check_classes(cfg, train_names)
+        _check_classes(cfg, split_names, logged)
 
 
 def load_dataset_dicts(name):
@@ -275,15 +287,17 @@ def load_dataset_dicts(name):
         ) from e
 
 
-def _check_classes(cfg, train_names) -> bool:
-    """check_num_classes against the first training set, when its categories are known;
-    logs the teachers' differences; returns whether it could check."""
-    classes = MetadataCatalog.get(train_names[0]).get("thing_classes", None) if train_names else None
-    if not classes:
-        return False
-    for warning in check_num_classes(cfg, train_names[0], list(classes)):
-        logger.warning(warning)
-    return True
+def _check_classes(cfg, split_names, logged) -> bool:
+    """check_split_categories of the splits whose categories are known: the student's
+    num_classes against the training set, every other split's categories against the
+    training set's (``--eval-only``: the test set's against the model's); logs the
+    teachers' differences once (``logged``); returns whether every split was checked."""
+    complete, warnings = check_split_categories(cfg, split_names)
+    for warning in warnings:
+        if warning not in logged:
+            logger.warning(warning)
+            logged.add(warning)
+    return complete
 
 
 def eval_output_dir(output_dir: str) -> str:
@@ -302,6 +316,32 @@ def eval_output_dir(output_dir: str) -> str:
     return candidate
 
 
+RESULTS_FILE = "results.json"  # --eval-only's COCO results, in its output folder
+
+
+def _finite_or_none(value):
+    """JSON has no NaN: COCOEvaluator's NaN (a class without boxes) is written as null."""
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_eval_results(cfg, results) -> str:
+    """Write ``--eval-only``'s results to ``<train.output_dir>/results.json``, atomically:
+    ``{"init_checkpoint", "results": {<test dataset>: {"bbox": {"AP": ...}}}}``
+    (the test loader's dataset names, joined by ``,`` when it reads several). Returns the path."""
+    path = os.path.join(cfg.train.output_dir, RESULTS_FILE)
+    dataset = ",".join(dataset_names_in(cfg, splits=("test",))) or "test"
+    document = {
+        "init_checkpoint": cfg.train.init_checkpoint,
+        "results": {dataset: _finite_or_none(dict(results or {}))},
+    }
+    atomic_write_text(path, json.dumps(document, indent=2) + "\n")
+    return path
+
+
 def main(args):
     cfg = load_tool_config(args.config_file, args.opts)  # every process: each builds its own data loader
     if "stages" in cfg and not args.eval_only:
@@ -310,6 +350,12 @@ def main(args):
     if args.eval_only:  # every process takes the main process's choice
         cfg.train.output_dir = comm.all_gather(eval_output_dir(run_dir))[0]
     check_before_training(args, cfg)
+    # the model is built before anything is written to the output folder: one that cannot be
+    # built (teacher weights of another config, a negative loss weight) is a Config error
+    if args.eval_only:
+        model = build_eval_model(cfg.model)  # a distillation config's student: no teacher
+    else:
+        build_model(cfg.model)  # a check: do_train builds the model after default_setup seeds
     default_setup(cfg, args)
     setup_project_loggers(cfg.train.output_dir)
     if cfg.train.output_dir != run_dir:
@@ -317,11 +363,13 @@ def main(args):
                        run_dir, cfg.train.output_dir)
 
     if args.eval_only:
-        model = instantiate(cfg.model)
         model.to(cfg.train.device)
         model = create_ddp_model(model, **ddp_options(cfg))
         DetectionCheckpointer(model).load(cfg.train.init_checkpoint)
-        print(do_test(cfg, model))
+        results = do_test(cfg, model)
+        print(results)
+        if results is not None and comm.is_main_process():
+            logger.info("Results written to %s", write_eval_results(cfg, results))
     else:
         do_train(args, cfg)
 

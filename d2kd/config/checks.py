@@ -422,3 +422,125 @@ def check_num_classes(cfg, dataset_name: str, thing_classes: Sequence[str], wher
             f"({listed}). Set {key}={wanted}."
         )
     return warnings
+
+
+def _split_label(split: str) -> str:
+    return {"train": "training set", "test": "test set"}.get(split, f"{split} set")
+
+
+def _listed(values: Sequence[str]) -> str:
+    return ", ".join(values[:8]) + (", ..." if len(values) > 8 else "")
+
+
+class _SplitCategories:
+    """The categories of one dataset of a split, as detectron2's MetadataCatalog knows them:
+    ``thing_classes`` (names, in contiguous order) and/or the dataset's ids (the keys of
+    ``thing_dataset_id_to_contiguous_id``, in contiguous order); ``json_file`` when it has one."""
+
+    def __init__(self, split: str, name: str, metadata):
+        self.split, self.name = split, name
+        classes = metadata.get("thing_classes", None)
+        self.classes = [str(c) for c in classes] if classes else None
+        id_map = metadata.get("thing_dataset_id_to_contiguous_id", None)
+        self.ids = [k for k, _ in sorted(dict(id_map).items(), key=lambda item: item[1])] if id_map else None
+        self.json_file = metadata.get("json_file", None)
+
+    @property
+    def known(self) -> bool:
+        return bool(self.classes or self.ids)
+
+    @property
+    def count(self) -> int:
+        return len(self.classes or self.ids)
+
+    def described(self, article: str = "the") -> str:
+        """``the test set 'x' (dataloader.test.dataset.names, x.json)``"""
+        origin = f"dataloader.{self.split}.dataset.names" + (f", {self.json_file}" if self.json_file else "")
+        return f"{article} {_split_label(self.split)} {self.name!r} ({origin})"
+
+    def listing(self) -> str:
+        """``1 category (tree)`` or ``3 categories (id 1 tree, id 2 shrub, id 5 rock)``."""
+        if self.classes and self.ids and len(self.ids) == len(self.classes):
+            items = [f"id {i} {c}" for i, c in zip(self.ids, self.classes)]
+        else:
+            items = list(self.classes) if self.classes else [f"id {i}" for i in self.ids]
+        return f"{self.count} categor{'y' if self.count == 1 else 'ies'} ({_listed(items)})"
+
+
+def _same_categories(split: "_SplitCategories", reference: "_SplitCategories") -> bool:
+    """Equal counts, equal names in contiguous order where both have names, else equal ids
+    (ids alone may differ: the contiguous class i is the i-th name in every split)."""
+    if split.count != reference.count:
+        return False
+    if split.classes and reference.classes:
+        return split.classes == reference.classes
+    if split.ids and reference.ids:
+        return split.ids == reference.ids
+    return True
+
+
+def check_split_categories(cfg, splits: Sequence[tuple], where: str = "") -> tuple:
+    """Every split's categories agree with the model and with the training set, before training.
+
+    A COCO json's ``categories`` make detectron2's contiguous classes (the i-th category
+    by id is class i); the model predicts classes of the training set, and the evaluator
+    maps them back through the test set's own ``categories``. A test json with fewer
+    categories than the model fails evaluation after the whole training ("A prediction has
+    class=2, but the dataset only has 1 classes"); one with other names, or more, scores
+    each class under another's name. So every split must list the training json's
+    categories (the same names in the same id order; a category without annotations stays
+    listed).
+
+    Args:
+        cfg: the config; ``num_classes`` keys of the student (not of its teachers) are read.
+        splits: ``(split, dataset name)`` pairs, e.g. ``[("train", "trees_train"), ("test",
+            "trees_val")]``; the first known ``"train"`` dataset is the reference (checked
+            by :func:`check_num_classes`), without one (``--eval-only``) each dataset is
+            checked against the model's ``num_classes``.
+        where: a prefix for the messages (a stage).
+    Returns:
+        ``(complete, warnings)``: ``complete`` is False when a dataset's categories are not
+        known yet (a COCO json's are known once it was read: call again then); ``warnings``
+        of :func:`check_num_classes` (a teacher's class count).
+    Raises:
+        ConfigError: naming the split, its file and the fix.
+    """
+    from detectron2.data import MetadataCatalog
+
+    found = [_SplitCategories(split, name, MetadataCatalog.get(name)) for split, name in splits]
+    known = [s for s in found if s.known]
+    complete = len(known) == len(found)
+    warnings: List[str] = []
+    reference = next((s for s in known if s.split == "train"), None)
+    if reference is not None:
+        if reference.classes:
+            warnings = check_num_classes(cfg, reference.name, reference.classes, where)
+    model_keys = [(k, v) for k, v in num_classes_keys(cfg.model) if ".teachers" not in k and _is_whole(v)]
+    for split in known:
+        if split is reference:
+            continue
+        if reference is not None:
+            if _same_categories(split, reference):
+                continue
+            keys = " and ".join(f"{k}={v}" for k, v in model_keys)
+            target = split.json_file or f"the json of {split.name!r}"
+            source = reference.json_file or f"the json of {reference.name!r}"
+            raise ConfigError(
+                f"{where}{split.described('The')} has {split.listing()}, but "
+                f"{reference.described()} has {reference.listing()}"
+                + (f", which the model predicts ({keys})" if keys else "")
+                + ": its evaluation would fail after training, or score each class under another's name. "
+                f"Every split lists the training json's categories: copy the \"categories\" of {source} "
+                f"into {target} (the same ids and names; a category without annotations stays listed)."
+            )
+        for key, value in model_keys:
+            if value == split.count:
+                continue
+            target = split.json_file or f"the json of {split.name!r}"
+            raise ConfigError(
+                f"{where}{key}={value}, but {split.described()} has {split.listing()}: its evaluation would "
+                f"fail, or score each class under another's name. Give {target} the \"categories\" of the "
+                f"json the model was trained on (the same ids and names; a category without annotations "
+                f"stays listed), or set {key}={split.count} if the model was trained with those."
+            )
+    return complete, warnings

@@ -57,6 +57,7 @@ from ..modeling.checkpoint import WeightsError
 from ..utils.env import resolve_device
 from ..utils.io import atomic_copy
 from ..utils.logger import setup_project_loggers
+from .build import build_model
 from .hooks import StageBanner, StageResultWriter, StudentHandoff, write_json
 
 __all__ = [
@@ -191,13 +192,20 @@ def teacher_weights(model_cfg) -> List[str]:
 
 
 def _validate_builds(index: int, name: str, scfg, previous_teachers: Sequence[str] = ()) -> Dict[str, tuple]:
-    """Instantiate the stage's model (teachers load their weights) and train mapper on the
-    CPU, so that their own checks run before anything trains. A mapper that depends on
+    """Instantiate the stage's model (teachers load their weights; errors as
+    :func:`~d2kd.engine.build.build_model`'s) and train mapper on the CPU, so that their
+    own checks run before anything trains. A mapper that depends on
     the previous stage's teacher (DFMSD's box cache of its detections) declares
     ``check_previous_teacher(weights_paths)`` and is given ``previous_teachers``.
     Returns the student's state-dict shapes."""
     try:
-        model = instantiate(copy.deepcopy(scfg.model))
+        model = build_model(copy.deepcopy(scfg.model))
+    except ConfigError as e:
+        weights = e.__cause__ if isinstance(e.__cause__, WeightsError) else None
+        hint = (" Train that teacher first with its own config (the stage config's docstring names the command)."
+                if weights is not None and weights.file_num_classes is None and not weights.from_distillation else "")
+        raise ConfigError(f"Stage {index + 1} ({name}): {e}{hint}") from e
+    try:
         loader = scfg.get("dataloader", {}).get("train", {})
         if isinstance(loader, DictConfig) and "mapper" in loader:
             mapper = instantiate(copy.deepcopy(loader.mapper))

@@ -261,3 +261,33 @@ class DistillationDetector(nn.Module):
             logger.info("Loading a plain student checkpoint into DistillationDetector.student")
             state_dict = {STUDENT_PREFIX + k: v for k, v in state_dict.items()}
         return super().load_state_dict(state_dict, strict=strict)
+
+
+class DistilledStudent(nn.Module):
+    """The student of a distillation config, alone: what ``--eval-only`` evaluates.
+
+    A :class:`DistillationDetector` infers with its student, so evaluating one needs
+    neither its teachers (nor their checkpoints) nor its adapters. This module holds the
+    student under the same name, ``student``, so that a distillation run's checkpoint
+    (keys ``student.*``) loads into it with detectron2's ``DetectionCheckpointer``; the
+    run's other tensors (adapters, the losses' modules) are left out, and a plain student
+    checkpoint (keys without ``student.``) loads too.
+
+    Args:
+        student: the student meta-arch (``instantiate(cfg.model.student)``).
+    """
+
+    def __init__(self, student: nn.Module):
+        super().__init__()
+        self.student = student
+
+    def forward(self, batched_inputs: List[dict]):
+        return self.student(batched_inputs)
+
+    def load_state_dict(self, state_dict, strict: bool = True):
+        """A distillation run's state dict (its ``student.*`` keys), or a plain student's."""
+        if any(k.startswith(STUDENT_PREFIX) for k in state_dict):
+            state_dict = {k: v for k, v in state_dict.items() if k.startswith(STUDENT_PREFIX)}
+        else:
+            state_dict = {STUDENT_PREFIX + k: v for k, v in state_dict.items()}
+        return super().load_state_dict(state_dict, strict=strict)
