@@ -316,6 +316,29 @@ def _sanity_method_row(name: str) -> Row:
 SANITY_METHOD_ROWS: List[Row] = [_sanity_method_row(n) for n, v in SANITY_METHODS.items() if v[-1] is not None]
 ROWS += SANITY_METHOD_ROWS
 
+
+def _sanity_ablation_row(method: str, name: str, label: str, config: str = "", overrides=()) -> Row:
+    """A drop-one ablation of a sanity method row: its config (or an ablation config built on
+    it) at the full row's weight, one term switched off (decided before the runs:
+    docs/RESULTS.md, "Sanity: the methods")."""
+    full = {r.name: r for r in SANITY_METHOD_ROWS}[f"sanity_{method}_lo"]
+    return replace(full, name=f"sanity_{method}_no_{name}_lo", label=f"{label} (drop-one ablation)",
+                   config=config or full.config, overrides=full.overrides + tuple(overrides))
+
+
+# MKD table 4 and DFMSD table 11 at the sanity scale, one term dropped at a time (DFMSD
+# without SAL is the one-stage row)
+SANITY_ABLATION_ROWS: List[Row] = [
+    *[_sanity_ablation_row("mkd", term, f"MKD without {label}",
+                           overrides=(f"model.distill_losses.0.use_{term}=False",))
+      for term, label in [("multiscale", "L_Multiscale"), ("fdmd", "L_FDMD"), ("fad", "L_FAD")]],
+    _sanity_ablation_row("dfmsd", "me", "DFMSD without ME (SAL + SFA)",
+                         config=f"{_DF}/ablations/table11_faster_rcnn_sal_sfa.py"),
+    _sanity_ablation_row("dfmsd", "sfa", "DFMSD without SFA (SAL + ME)",
+                         config=f"{_DF}/ablations/table11_faster_rcnn_sal_me.py"),
+]
+ROWS += SANITY_ABLATION_ROWS
+
 # rows trained before the others (teachers, the students' common warm-up), the rows
 # every method is measured against (no Δ AP of their own), and the rows that distil
 FIRST_ROLES = ("teacher", "init")
@@ -419,6 +442,20 @@ PROFILES: Dict[str, Profile] = {
         note="Sanity scale, as the sanity profile: students 300 iterations after a 200-iteration "
              "warm-up, teachers 1000 from scratch; every distillation row at 0.1x the detection loss "
              "at its real start (tools/loss_scale.py, 200 batches). Settings were fixed before the "
+             "runs; val AP.",
+    ),
+    # drop-one ablations of MKD and DFMSD in the same regime (run where the methods ended
+    # below FitNet or PKD, as the protocol says); the full rows and references shared
+    "sanity_ablations": Profile(
+        name="sanity_ablations",
+        rows=("sanity_teacher_wide", "sanity_teacher_weak", "sanity_init", "sanity_student",
+              "sanity_mkd_lo", "sanity_dfmsd_lo", "sanity_dfmsd_onestage_lo",
+              *(r.name for r in SANITY_ABLATION_ROWS)),
+        **_SANITY_REGIME,
+        table="sanity_ablations",
+        description="MKD and DFMSD in the sanity regime with one part dropped at a time, 3 paired seeds",
+        note="Sanity scale, as the sanity_methods profile; each ablation keeps its full row's weight "
+             "and switches one term off (DFMSD without SAL is the one-stage row). Decided before the "
              "runs; val AP.",
     ),
 }

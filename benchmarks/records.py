@@ -17,7 +17,7 @@ import json
 import os
 import subprocess
 import time
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Sequence
 
 from d2kd.utils.io import atomic_write_text
 
@@ -80,10 +80,20 @@ def commit_record(path: str, message: str, attempts: int = 10, log=print) -> boo
 
 class RecordStore:
     """The records of one profile: ``<folder>/<task name>.json`` (task names are
-    ``<row>/seed<k>`` and ``box_cache``)."""
+    ``<row>/seed<k>`` and ``box_cache``). ``shared``: folders of other profiles whose
+    records of the same task and key count as done here too (profiles share rows, such as
+    the teachers and the plain student); new records are written to ``folder`` only."""
 
-    def __init__(self, folder: str):
+    def __init__(self, folder: str, shared: Sequence[str] = ()):
         self.folder = folder
+        self.shared = [f for f in shared if os.path.abspath(f) != os.path.abspath(folder)]
+
+    @classmethod
+    def beside_others(cls, folder: str) -> "RecordStore":
+        """The store of ``folder``, sharing the records of every profile folder beside it."""
+        parent = os.path.dirname(os.path.abspath(folder))
+        others = sorted(os.path.join(parent, n) for n in os.listdir(parent)) if os.path.isdir(parent) else []
+        return cls(folder, [o for o in others if os.path.isdir(o)])
 
     def path(self, task_name: str) -> str:
         return os.path.join(self.folder, f"{task_name}.json")
@@ -97,9 +107,12 @@ class RecordStore:
 
     def matching(self, task_name: str, key: str) -> Optional[dict]:
         """The record of ``task_name`` if it was made with cache key ``key`` (the same config
-        code, overrides, schedule, seed and inputs), else None."""
-        record = self.read(task_name)
-        return record if record is not None and record.get("key") == key else None
+        code, overrides, schedule, seed and inputs), here or in a shared folder, else None."""
+        for folder in [self.folder, *self.shared]:
+            record = RecordStore(folder).read(task_name)
+            if record is not None and record.get("key") == key:
+                return record
+        return None
 
     def write(self, record: dict) -> str:
         path = self.path(record["task"])

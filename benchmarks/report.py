@@ -21,6 +21,7 @@ TABLE_TITLES = {
     "mask_rcnn": "Instance segmentation: Mask R-CNN students (MKD table 2 analogue)",
     "sanity": "Sanity: does knowledge reach the student? (a) a same-lineage and (b) an independent teacher",
     "sanity_methods": "Sanity: the methods (MKD, DFMSD and the classic baselines from teacher (b), 0.1x at the start)",
+    "sanity_ablations": "Sanity: which part of MKD and DFMSD costs (drop-one ablations, teacher (b), 0.1x at the start)",
 }
 
 

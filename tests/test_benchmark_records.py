@@ -244,3 +244,14 @@ def test_resumed_at_names_each_resume_inside_a_stage(tmp_path):
     assert resumed_at(str(tmp_path / "one"), 150) == []
     assert resumed_at(str(tmp_path / "finished_then_evaluated"), 150) == []
     assert resumed_at(str(tmp_path / "sal"), 150) == ["stage1:100"]
+
+
+def test_a_profile_counts_the_records_of_profiles_beside_it(tmp_path):
+    runs = tmp_path / "runs"
+    RecordStore(str(runs / "sanity")).write({"task": "student/seed0", "key": "k"})
+    store = RecordStore.beside_others(str(runs / "ablations"))
+    assert store.matching("student/seed0", "k")["key"] == "k"
+    assert store.matching("student/seed0", "other key") is None
+    store.write({"task": "mkd/seed0", "key": "m"})
+    assert os.path.isfile(runs / "ablations" / "mkd" / "seed0.json")
+    assert RecordStore(str(runs / "sanity")).matching("mkd/seed0", "m") is None  # written here only

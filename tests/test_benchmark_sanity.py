@@ -144,3 +144,29 @@ def test_sanity_methods_scale_each_shipped_outer_weight_by_its_measured_factor(t
     assert _value(sal, "stages.0.model.teachers.weights") == f"{weak.output_dir}/model_final.pth"
     assert tasks["box_cache"].needs == (weak.name,)
     assert "box_cache" in tasks["sanity_dfmsd_onestage_lo/seed1"].needs
+
+
+def test_sanity_ablations_keep_the_full_rows_weight_and_drop_one_term(tmp_path):
+    from omegaconf import OmegaConf
+
+    from benchmarks.plan import SANITY_ABLATION_ROWS
+    from benchmarks.runner import _load
+
+    profile = PROFILES["sanity_ablations"]
+    assert {r.name for r in SANITY_ABLATION_ROWS} <= set(profile.rows)
+    for row in SANITY_ABLATION_ROWS:
+        full = row_by_name(row.name.split("_no_")[0] + "_lo")
+        assert row.overrides[: len(full.overrides)] == full.overrides and row.all_seeds
+        key = full.overrides[0].split("=")[0]
+        cfg, full_cfg = _load(row.config, row.overrides), _load(full.config, full.overrides)
+        assert OmegaConf.select(cfg, key) == OmegaConf.select(full_cfg, key)
+        loss, full_loss = cfg.model.distill_losses[0], full_cfg.model.distill_losses[0]
+        changed = {k for k in set(loss) | set(full_loss) if loss.get(k) != full_loss.get(k)}
+        changed |= {"masking_enhancement"} if cfg.model.get("masking_enhancement") != full_cfg.model.get(
+            "masking_enhancement") else set()
+        expected = {"sanity_mkd_no_multiscale_lo": {"use_multiscale"}, "sanity_mkd_no_fdmd_lo": {"use_fdmd"},
+                    "sanity_mkd_no_fad_lo": {"use_fad"}, "sanity_dfmsd_no_sfa_lo": {"gamma"},
+                    "sanity_dfmsd_no_me_lo": {"masking_enhancement"}}[row.name]
+        assert changed == expected, (row.name, changed)
+    tasks = plan_tasks(profile, [row_by_name(n) for n in profile.rows], str(tmp_path))
+    assert len([t for t in tasks if t.row is not None and t.row in SANITY_ABLATION_ROWS]) == 15

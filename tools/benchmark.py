@@ -318,7 +318,7 @@ def run_benchmark(profile, rows, work_dir, results_path, jobs=1, costs=True, plo
     from benchmarks.report import collect, results_document
     from benchmarks.runner import plan_tasks, run_tasks
 
-    store = RecordStore(records_folder(results_path, profile))
+    store = RecordStore.beside_others(records_folder(results_path, profile))
     options = dict(jobs=jobs, threads=profile.threads, log=log, store=store, profile=profile.name,
                    deadline=deadline, commit=commit)
     tasks = plan_tasks(profile, rows, work_dir)
@@ -578,7 +578,7 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
         lines += [f"### {title}", "", main_table(results, table), ""]
         if table == "mask_rcnn":
             lines += [segm_table(results, table), ""]
-        if table in ("sanity", "sanity_methods"):
+        if table.startswith("sanity"):
             lines += ["Seed-paired differences (seed k of a row against seed k of the row it is measured "
                       "against: same start, data order and iterations):", "", paired_table(results, table), ""]
     verdicts = targets(results)
@@ -649,7 +649,7 @@ def status_lines(profile, rows, work_dir, results_path, jobs=1, budget_minutes=N
     from benchmarks.records import RecordStore, inconsistent_inputs
     from benchmarks.runner import estimate_seconds, plan_tasks, task_states
 
-    store = RecordStore(records_folder(results_path, profile))
+    store = RecordStore.beside_others(records_folder(results_path, profile))
     tasks = plan_tasks(profile, rows, work_dir)
     states = task_states(tasks, store)
     known = store.all() + [{"iterations": t.iterations, "config": t.config, **json.load(open(t.result_path))}
