@@ -75,3 +75,44 @@ def test_tool_reports_the_scale_that_hits_the_target(tmp_path):
     ratio = float(re.search(r"^\| distillation total \| [0-9.e+-]+ \| ([0-9.]+) \|", out, re.MULTILINE).group(1))
     scale = float(re.search(r"Multiply every distillation weight by ([0-9.e+-]+)", out).group(1))
     assert ratio > 0.1 and scale * ratio == pytest.approx(0.5, rel=1e-2)  # both printed to 3 digits
+    # the key it means, its current and suggested values, and the override to paste
+    suggested = re.search(r"^  model\.distill_losses\.0\.weight: 1 -> ([0-9.e+-]+)$", out, re.MULTILINE)
+    assert suggested is not None, out
+    assert float(suggested.group(1)) == pytest.approx(scale, rel=1e-2)
+    overrides = re.search(r"^As overrides: (.*)$", out, re.MULTILINE).group(1).split()
+    assert overrides == [f"model.distill_losses.0.weight={suggested.group(1)}"]
+    from d2kd.config import load_tool_config
+
+    pasted = load_tool_config(os.path.join(ROOT, config), overrides)
+    assert pasted.model.distill_losses[0].weight == pytest.approx(float(suggested.group(1)))
+
+
+def test_the_weight_keys_of_real_configs_are_named_with_their_values():
+    from d2kd.config import load_config
+
+    def keys(config, stage=1):
+        return loss_scale.weight_keys(load_config(os.path.join(ROOT, config)), stage)
+
+    # MKD's outer weight is alpha (eq. 6), the others' weight; values as the configs set them
+    assert keys("projects/MKD/configs/Shapes/mkd_R18w64_to_R18_faster_rcnn.py") == [
+        ("model.distill_losses.0.alpha", pytest.approx(1.1e-4))]
+    assert keys("configs/baselines/pkd_R50_to_R18_retinanet.py") == [("model.distill_losses.0.weight", 1.0)]
+    # a SAL config: the top-level key, which every stage without losses of its own uses
+    dfmsd = "projects/DFMSD/configs/Shapes/dfmsd_R34_R18w64_to_R18_faster_rcnn.py"
+    assert keys(dfmsd, 1) == keys(dfmsd, 2) == [("model.distill_losses.0.weight", pytest.approx(2.8e-9))]
+    # a loss that leaves its weight out has its class's default; a stage with its own losses, its own key
+    from d2kd.losses import MGDLoss
+    from detectron2.config import LazyCall as L
+
+    cfg = load_config(os.path.join(ROOT, dfmsd))
+    cfg.stages[1].model = {"distill_losses": [L(MGDLoss)(in_features=["p3"], channels=16)]}
+    assert loss_scale.weight_keys(cfg, 2) == [("stages.1.model.distill_losses.0.weight", 2e-5)]
+    assert loss_scale.weight_keys(cfg, 1)[0][0] == "model.distill_losses.0.weight"
+    report = loss_scale.format_weights([("model.distill_losses.0.alpha", 1.1e-4), ("model.distill_losses.1.weight",
+                                                                                    2.0)], 2.18)
+    assert report.splitlines() == [
+        "The distillation weights (current -> suggested):",
+        "  model.distill_losses.0.alpha: 0.00011 -> 0.00024",
+        "  model.distill_losses.1.weight: 2 -> 4.36",
+        "As overrides: model.distill_losses.0.alpha=0.00024 model.distill_losses.1.weight=4.36",
+    ]

@@ -2,15 +2,19 @@
 a test json whose categories differ from the training json's, --eval-only of a distillation
 config without its teachers' checkpoints (and its results.json), a teacher whose num_classes
 differs from its checkpoint, a distillation run's checkpoint given as a teacher's weights,
-and a model that cannot be built (a negative loss weight) in a plain run.
+a model that cannot be built (a negative loss weight) in a plain run, a box of negative
+size (what detectron2's own mapper does with it), a run folder of another kind (a plain run
+into a staged run's folder and back), and the checks' warnings in the run's log.txt.
 
 The own COCO dataset of tests/test_own_coco_dataset.py: two classes (ids 3 and 7), 112 px."""
 import json
 
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
-from test_own_coco_dataset import CATEGORIES, MKD_CONFIG, STUDENT_CONFIG, TEACHER_SIZE, own_data, write_coco_split
+from test_own_coco_dataset import (CATEGORIES, MKD_CONFIG, SIZE, STUDENT_CONFIG, TEACHER_SIZE, own_data,
+                                   write_coco_split)
 from tool_runs import run_tool, shrink_model
 
 from d2kd.config import ConfigError
@@ -235,3 +239,177 @@ def test_a_negative_loss_weight_in_a_plain_run_is_a_config_error_before_anything
     last = wrong_classes.stderr.strip().splitlines()[-1]
     assert last.endswith("set model.teachers.model.roi_heads.num_classes=2."), last
     assert not out.exists() or not list(out.iterdir())
+
+
+# --- 5. a box of negative width or height: what detectron2's own mapper does with it ----------
+
+def test_a_box_of_negative_size_is_trained_on_flipped_as_the_warning_says(tmp_path):
+    """box_problems' words against detectron2's DatasetMapper (transform_instance_annotations,
+    annotations_to_instances, filter_empty_instances), as the training config builds it."""
+    import copy
+
+    from detectron2.config import instantiate
+    from detectron2.data.datasets import load_coco_json
+
+    from d2kd.data.checks import box_problems
+
+    root = tmp_path / "odd"
+    root.mkdir()
+    write_coco_split(root, "train", 1, seed=0, extra_annotations=[
+        {"image_id": 1, "category_id": 3, "bbox": [60, 30, -20, 25], "area": 500},  # negative width
+        {"image_id": 1, "category_id": 7, "bbox": [40, 50, 15, -30], "area": 450},  # negative height
+        {"image_id": 1, "category_id": 3, "bbox": [10, 10, -8, 0], "area": 0},  # negative width, zero height
+        {"image_id": 1, "category_id": 7, "bbox": [-5, 10, -20, 12], "area": 240},  # flipped: outside
+    ])
+    records = load_coco_json(str(root / "train.json"), str(root / "images"), "nc_negative_boxes")
+    assert len(records) == 1 and len(records[0]["annotations"]) == 6  # detectron2's loader keeps them all
+    file_name = records[0]["file_name"]
+    assert box_problems(records) == [
+        f"1 of 6 boxes have zero width or height (detectron2 drops them in training), e.g. {file_name} "
+        "box [10.0, 10.0, -8.0, 0.0]",
+        "2 of 6 boxes have negative width or height (detectron2 does not drop them: its mapper turns each into "
+        "the box spanning x+w..x, y+h..y, and trains on it; fix the json if that box is not the object), "
+        f"e.g. {file_name} box [60.0, 30.0, -20.0, 25.0]",
+        f"1 of 6 boxes lie entirely outside their image (clipped to nothing and dropped), e.g. {file_name} "
+        "box [-5.0, 10.0, -20.0, 12.0]",
+    ]
+
+    # detectron2's own mapper of the training config, at the images' own size (no rescaling)
+    cfg = _load(STUDENT_CONFIG, ["dataloader.train.mapper.augmentations.0.short_edge_length=[112]"])
+    mapper = instantiate(cfg.dataloader.train.mapper)
+    clean = [a["bbox"] for a in records[0]["annotations"][:2]]
+    expected = [[x, y, x + w, y + h] for x, y, w, h in clean] + [[40, 30, 60, 55], [40, 20, 55, 50]]
+    mirrored = [[SIZE - x1, y0, SIZE - x0, y1] for x0, y0, x1, y1 in expected]  # RandomFlip
+    seen = set()
+    for seed in range(6):
+        np.random.seed(seed)  # detectron2's augmentations draw from numpy
+        instances = mapper(copy.deepcopy(records[0]))["instances"]
+        boxes = instances.gt_boxes.tensor.tolist()
+        assert boxes in (expected, mirrored), boxes  # the flipped boxes kept, the others dropped
+        assert instances.gt_classes.tolist() == [0, 1, 0, 1]  # ids 3 and 7: contiguous 0 and 1
+        seen.add(boxes == expected)
+    assert True in seen  # at least one draw was not mirrored
+
+
+# --- 6. every kind of run recognises every kind of run folder ---------------------------------
+
+DFMSD_CONFIG = "projects/DFMSD/configs/Shapes/dfmsd_R34_R18w64_to_R18_faster_rcnn.py"
+
+
+def _run_folder(folder, top, stages=()):
+    """A run folder as a run leaves it: ``top`` files, and ``stages`` sub-folders of a plain
+    run's files each; returns {path: bytes} of everything in it."""
+    for stage in stages:
+        (folder / stage).mkdir(parents=True)
+        for name in ("config.yaml", "last_checkpoint", "model_final.pth", "metrics.json"):
+            (folder / stage / name).write_text(f"{stage}/{name}")
+    folder.mkdir(exist_ok=True)
+    for name in top:
+        (folder / name).write_text(f"{folder.name} {name}")
+    return _snapshot(folder)
+
+
+def _snapshot(folder):
+    return {str(p): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("resume", [False, True], ids=["fresh", "resume"])
+def test_a_run_folder_of_another_kind_is_refused_before_anything_is_written(tmp_path, resume):
+    from detectron2.engine import default_argument_parser
+    from tool_runs import load_tool
+
+    tool = load_tool("lazyconfig_train_net")
+    staged, plain, evaluation = tmp_path / "staged", tmp_path / "plain", tmp_path / "evaluation"
+    before = {
+        staged: _run_folder(staged, ["config.yaml", "log.txt", "stages_summary.json", "stages_summary.md",
+                                     "model_final.pth"], stages=["stage1", "stage2"]),
+        plain: _run_folder(plain, ["config.yaml", "log.txt", "metrics.json", "last_checkpoint", "model_final.pth"]),
+        evaluation: _run_folder(evaluation, ["config.yaml", "log.txt", "results.json"]),
+    }
+    flags = ["--resume"] if resume else []
+    resumed = " --resume continues a run of the same kind only." if resume else ""
+
+    def refusal(config, output_dir):
+        args = default_argument_parser().parse_args([*flags, "--config-file", config,
+                                                     f"train.output_dir={output_dir}"])
+        with pytest.raises(ConfigError) as error:
+            tool.main(args)
+        return str(error.value)
+
+    # a plain run into a staged (SAL) run's folder: its config.yaml and final student
+    assert refusal(STUDENT_CONFIG, staged) == (
+        f"'{staged}' already holds a staged (SAL) training run (stages_summary.json, stage1/, stage2/): "
+        f"a plain (one-stage) training run there would replace its config.yaml, model_final.pth.{resumed} "
+        f"Pass train.output_dir=<another folder>, or delete '{staged}' to start over.")
+    # a staged run into a plain run's folder: its config.yaml and only final checkpoint
+    assert refusal(DFMSD_CONFIG, plain) == (
+        f"'{plain}' already holds a plain (one-stage) training run (last_checkpoint, model_final.pth): "
+        f"a staged (SAL) training run there would replace its config.yaml, model_final.pth.{resumed} "
+        f"Pass train.output_dir=<another folder>, or delete '{plain}' to start over.")
+    # a training run into an --eval-only evaluation's folder
+    for config in (STUDENT_CONFIG, DFMSD_CONFIG):
+        assert refusal(config, evaluation).startswith(
+            f"'{evaluation}' already holds an --eval-only evaluation (results.json): ")
+    for folder, files in before.items():
+        assert _snapshot(folder) == files  # nothing written, nothing replaced
+
+    # --eval-only keeps out of every kind of run folder: it writes into an eval/ sub-folder
+    for folder in before:
+        assert tool.eval_output_dir(str(folder)) == str(folder / "eval")
+
+
+def test_run_folder_kinds_and_runs_of_the_same_kind():
+    from d2kd.config import check_run_folder, run_folder_kind
+
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as root:
+        root = Path(root)
+        assert run_folder_kind(str(root / "missing")) == (None, [])
+        _run_folder(root / "empty", [])
+        assert run_folder_kind(str(root / "empty")) == (None, [])
+        # a staged run stopped in its first stage: no summary yet, a stage folder with a run's files
+        _run_folder(root / "stopped", ["config.yaml", "log.txt"], stages=["stage1"])
+        assert run_folder_kind(str(root / "stopped")) == ("staged", ["stage1/"])
+        _run_folder(root / "plain", ["config.yaml", "log.txt", "last_checkpoint", "model_0000001.pth"])
+        assert run_folder_kind(str(root / "plain")) == ("plain", ["last_checkpoint"])
+        # the same kind: --resume continues it; a fresh plain run is refused as before
+        check_run_folder(str(root / "stopped"), "staged", resume=True)
+        check_run_folder(str(root / "stopped"), "staged")  # each stage folder is checked as a plain run
+        check_run_folder(str(root / "plain"), "plain", resume=True)
+        with pytest.raises(ConfigError, match="already holds checkpoints of a run .*Pass --resume to continue it"):
+            check_run_folder(str(root / "plain"), "plain")
+        with pytest.raises(ConfigError, match="already holds a staged \\(SAL\\) training run \\(stage1/\\)"):
+            check_run_folder(str(root / "stopped"), "plain", resume=True)
+
+
+# --- 7. the checks' warnings reach the run's log.txt -------------------------------------------
+
+def test_the_checks_warnings_reach_a_staged_runs_log_txt(tmp_path):
+    """The warnings of every stage's checks, logged before log.txt exists, are in it after the
+    run (a plain run's: tests/test_own_coco_dataset.py, the odd boxes)."""
+    import logging
+
+    from detectron2.engine import default_argument_parser
+
+    from d2kd.engine.stages import run_stages
+
+    out = tmp_path / "run"
+    cfg = _load(DFMSD_CONFIG, [f"train.output_dir={out}"])
+    args = default_argument_parser().parse_args(["--config-file", DFMSD_CONFIG])
+
+    def check(args, stage_cfg):
+        assert not (out / "log.txt").exists()
+        where = stage_cfg.train.output_dir
+        logging.getLogger("detectron2").warning("Dataset 'own_train': 1 of 8 boxes odd in %s", where)
+        logging.getLogger("d2kd.config.checks").warning("a teacher's num_classes in %s", where)
+
+    trained = []
+    run_stages(args, cfg, do_train=lambda args, scfg, extra_hooks: trained.append(scfg.train.output_dir),
+               check=check, validate_models=False)
+    assert trained == [str(out / "stage1"), str(out / "stage2")]
+    log = (out / "log.txt").read_text()
+    for stage in ("stage1", "stage2"):
+        assert log.count(f"WARNING: Dataset 'own_train': 1 of 8 boxes odd in {out / stage}\n") == 1, log
+        assert log.count(f"WARNING: a teacher's num_classes in {out / stage}\n") == 1, log

@@ -143,14 +143,25 @@ def test_unknown_category_and_odd_boxes_are_caught_before_training(tmp_path):
         {"image_id": 1, "category_id": 3, "bbox": [10, 10, 0, 12], "area": 0},  # zero width
         {"image_id": 1, "category_id": 7, "bbox": [100, 100, 30, 30], "area": 900},  # reaches outside
         {"image_id": 2, "category_id": 3, "bbox": [200, 5, 10, 10], "area": 100},  # outside the image
+        {"image_id": 2, "category_id": 7, "bbox": [60, 30, -20, 25], "area": 500},  # negative width: kept
     ])
     write_coco_split(root, "val", 1, seed=1)
     args = ["--config-file", STUDENT_CONFIG, *own_data(root), *shrink_model(), "model.roi_heads.num_classes=2",
             "train.max_iter=1", "train.eval_period=0", f"train.output_dir={tmp_path / 'run'}"]
     proc = run_tool("lazyconfig_train_net.py", *args)
-    assert "1 of 7 boxes have zero or negative width or height" in proc.stderr
-    assert "1 of 7 boxes lie entirely outside their image" in proc.stderr
-    assert "1 of 7 boxes reach outside their image (clipped to it)" in proc.stderr
+    warnings = [
+        "1 of 8 boxes have zero width or height (detectron2 drops them in training)",
+        "1 of 8 boxes have negative width or height (detectron2 does not drop them: its mapper turns each into "
+        "the box spanning x+w..x, y+h..y, and trains on it",
+        "1 of 8 boxes lie entirely outside their image",
+        "1 of 8 boxes reach outside their image (clipped to it)",
+    ]
+    # shown before training, and kept in the run's log.txt, which is written after the checks
+    log = (tmp_path / "run" / "log.txt").read_text()
+    for warning in warnings:
+        assert warning in proc.stderr and warning in log, warning
+    assert log.count("1 of 8 boxes have zero width") == 1
+    assert "[10.0, 10.0, 0.0, 12.0]" in log  # the example box
 
     data = json.loads((root / "train.json").read_text())
     data["annotations"][0]["category_id"] = 5

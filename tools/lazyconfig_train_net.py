@@ -10,7 +10,9 @@ overrides), same ``do_test``/``do_train``/``main``. What d2kd adds:
   unregistered dataset, unreadable image, a split whose categories differ from
   the training set's or the model's, unwritable output dir, missing checkpoint
   or teacher weights, an output dir that already holds a run without
-  ``--resume``); the model is built once before anything is written to the
+  ``--resume``, or a run of another kind, plain, staged or an evaluation, even
+  with it); the warnings of these checks are added to the run's ``log.txt``
+  once it exists; the model is built once before anything is written to the
   output folder, so that teacher weights that do not match the teacher config,
   levels a distiller cannot pair or a negative loss weight stop the run with the
   same clean ``Config error: ...`` exit (:mod:`d2kd.engine.build`);
@@ -45,11 +47,13 @@ from d2kd.config import (
     check_datasets_registered,
     check_min_input_size,
     check_output_dir,
+    check_run_folder,
     check_split_categories,
     check_train_values,
     dataset_names_in,
     load_tool_config,
     resolve_init_checkpoint,
+    run_folder_kind,
 )
 from d2kd.data import verify_images
 from d2kd.data.checks import box_problems, verify_mode
@@ -62,7 +66,7 @@ from d2kd.engine.stages import run_stages
 from d2kd.modeling import PairingError, Teacher, WeightsError
 from d2kd.utils.env import resolve_device
 from d2kd.utils.io import atomic_write_text
-from d2kd.utils.logger import setup_project_loggers
+from d2kd.utils.logger import buffered_warnings, setup_project_loggers, write_to_log_file
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
 from detectron2.data import DatasetCatalog
@@ -243,14 +247,8 @@ def check_before_training(args, cfg):
     check_train_values(cfg)
     check_output_dir(cfg.train.output_dir)
     check_min_input_size(cfg)
-    if not args.resume and not args.eval_only:
-        last = os.path.join(cfg.train.output_dir, "last_checkpoint")
-        if os.path.exists(last):
-            raise ConfigError(
-                f"{cfg.train.output_dir!r} already holds checkpoints of a run ({last}). "
-                "Pass --resume to continue it, or train.output_dir=<new folder> to start "
-                "another; delete the folder to start over."
-            )
+    if not args.eval_only:  # a plain run, or one stage of a staged run (its folder is a plain run's)
+        check_run_folder(cfg.train.output_dir, "plain", resume=args.resume)
     split_names = [(split, name) for split in (("test",) if args.eval_only else ("train", "test"))
                    for name in dataset_names_in(cfg, splits=(split,))]
     names = list(dict.fromkeys(name for _, name in split_names))
@@ -304,8 +302,8 @@ def eval_output_dir(output_dir: str) -> str:
     """Where ``--eval-only`` writes its config.yaml and log: ``output_dir`` itself when it
     holds no run, else its first free ``eval``, ``eval_2``, ... sub-folder, so that an
     evaluation never replaces the files of the run it evaluates."""
-    def holds_run(folder):
-        return any(os.path.exists(os.path.join(folder, f)) for f in ("config.yaml", "last_checkpoint"))
+    def holds_run(folder):  # any kind of run: a plain or staged training run, an evaluation
+        return os.path.exists(os.path.join(folder, "config.yaml")) or run_folder_kind(folder)[0] is not None
 
     if not holds_run(output_dir):
         return output_dir
@@ -349,15 +347,19 @@ def main(args):
     run_dir = cfg.train.output_dir
     if args.eval_only:  # every process takes the main process's choice
         cfg.train.output_dir = comm.all_gather(eval_output_dir(run_dir))[0]
-    check_before_training(args, cfg)
-    # the model is built before anything is written to the output folder: one that cannot be
-    # built (teacher weights of another config, a negative loss weight) is a Config error
-    if args.eval_only:
-        model = build_eval_model(cfg.model)  # a distillation config's student: no teacher
-    else:
-        build_model(cfg.model)  # a check: do_train builds the model after default_setup seeds
+    # the checks' warnings (odd boxes, a teacher's class count) come before log.txt exists:
+    # kept, and added to it once default_setup writes it
+    with buffered_warnings() as check_warnings:
+        check_before_training(args, cfg)
+        # the model is built before anything is written to the output folder: one that cannot be
+        # built (teacher weights of another config, a negative loss weight) is a Config error
+        if args.eval_only:
+            model = build_eval_model(cfg.model)  # a distillation config's student: no teacher
+        else:
+            build_model(cfg.model)  # a check: do_train builds the model after default_setup seeds
     default_setup(cfg, args)
     setup_project_loggers(cfg.train.output_dir)
+    write_to_log_file(check_warnings, cfg.train.output_dir)
     if cfg.train.output_dir != run_dir:
         logger.warning("--eval-only: %s holds a run; this evaluation's config.yaml and log go to %s",
                        run_dir, cfg.train.output_dir)

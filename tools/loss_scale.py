@@ -6,8 +6,11 @@ student from ``train.init_checkpoint`` if one is set, else freshly initialised, 
 the modules of ``model.inherit`` copied from the teacher, as training starts),
 runs the training forward on ``--iters`` batches of the config's *training*
 loader without updating anything, and prints the mean of every loss, each
-distillation loss's share of the detection loss, and the weight that would make
-the distillation total equal ``--target`` times the detection total.
+distillation loss's share of the detection loss, and the factor that would make
+the distillation total equal ``--target`` times the detection total: with the
+config keys it applies to (every distillation loss's outer weight,
+``model.distill_losses.<i>.weight``, MKD's ``model.distill_losses.<i>.alpha``),
+their current and suggested values, and the overrides to paste.
 
 A loss weight suited to one dataset and feature scale is rarely suited to
 another (sum-reduced masked losses grow with C x H x W, feature MSE with the
@@ -68,7 +71,65 @@ def summarize(records: List[Dict[str, float]], distill_keys, target: float) -> d
                 batch_ratios=spread, relative_se=relative_se)
 
 
-def format_report(summary: dict, distill_keys, target: float) -> str:
+def weight_keys(cfg, stage: int = 1) -> List[tuple]:
+    """The outer weight of every distillation loss of ``cfg`` as config keys to override:
+    ``[(key, current value), ...]``, e.g. ``("model.distill_losses.0.alpha", 1.1e-4)``.
+
+    Each loss class names its outer weight (``weight_key``: ``weight``, MKD's ``alpha``);
+    a loss that does not set it in the config has its class's default. In a config with
+    SAL ``stages`` (measured at ``stage``, 1-based) the key is the stage's own
+    (``stages.<k>.model.distill_losses...``) where that stage sets its losses, else the
+    top-level one, which every stage that does not set its own uses.
+    """
+    import inspect
+
+    from detectron2.utils.registry import locate
+    from omegaconf import DictConfig
+
+    from d2kd.losses.base import DistillLoss
+
+    measured, _ = measured_config(cfg, stage)
+    prefix = "model.distill_losses"
+    if "stages" in cfg:
+        own = cfg.stages[stage - 1].get("model", None)
+        if isinstance(own, DictConfig) and ("_target_" in own or "distill_losses" in own):
+            prefix = f"stages.{stage - 1}.model.distill_losses"
+    losses = measured.model.get("distill_losses", None) or []
+    items = losses.items() if isinstance(losses, (dict, DictConfig)) else enumerate(losses)
+    found = []
+    for index, node in items:
+        target = node.get("_target_", None) if isinstance(node, (dict, DictConfig)) else None
+        target = locate(target) if isinstance(target, str) else target
+        key = getattr(target, "weight_key", DistillLoss.weight_key)
+        if key in node:
+            value = node[key]
+        else:
+            parameter = inspect.signature(target).parameters.get(key) if callable(target) else None
+            value = None if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
+        found.append((f"{prefix}.{index}.{key}", value))
+    return found
+
+
+def format_weights(weights, scale: float) -> str:
+    """The lines naming each distillation weight key, its current value and ``scale`` x it,
+    then the same as overrides to paste after the tool's arguments."""
+    lines = ["The distillation weights (current -> suggested):"]
+    overrides = []
+    for key, value in weights:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            suggested = f"{value * scale:.3g}"
+            lines.append(f"  {key}: {value:.3g} -> {suggested}")
+            overrides.append(f"{key}={suggested}")
+        else:
+            lines.append(f"  {key}: {value!r} (not a number: multiply it by {scale:.3g} yourself)")
+    if overrides:
+        lines.append("As overrides: " + " ".join(overrides))
+    return "\n".join(lines)
+
+
+def format_report(summary: dict, distill_keys, target: float, weights=()) -> str:
+    """The table of the measured losses and the suggested scale; ``weights`` (from
+    :func:`weight_keys`) adds the keys to set, with their current and suggested values."""
     lines = ["| loss | mean | share of detection loss |", "|---|---|---|"]
     detection = summary["detection"]
     for key, value in sorted(summary["means"].items(), key=lambda kv: (kv[0] in distill_keys, kv[0])):
@@ -90,6 +151,8 @@ def format_report(summary: dict, distill_keys, target: float) -> str:
             f"Multiply every distillation weight by {summary['scale']:.3g} for a distillation "
             f"total of {target:g} x the detection total at this point of training."
         )
+        if weights:
+            lines.append(format_weights(weights, summary["scale"]))
     return "\n".join(lines)
 
 
@@ -155,15 +218,18 @@ def main(argv=None):
     from d2kd.config import ConfigError, load_tool_config
 
     try:
-        cfg = load_tool_config(args.config_file, args.opts)
-        cfg, where = measured_config(cfg, args.stage)
+        full = load_tool_config(args.config_file, args.opts)
+        cfg, where = measured_config(full, args.stage)
+        weights = weight_keys(full, args.stage)
     except ConfigError as e:
         sys.exit(f"Config error: {e}")
     torch.manual_seed(cfg.train.get("seed", 0))
     records, distill_keys = measure(cfg, args.iters)
     summary = summarize(records, distill_keys, args.target)
     print(f"{os.path.relpath(args.config_file)}{where}: mean over {args.iters} training batches\n")
-    print(format_report(summary, distill_keys, args.target))
+    print(format_report(summary, distill_keys, args.target, weights))
+    if "stages" in full and summary["scale"] is not None and any(k.startswith("model.") for k, _ in weights):
+        print("(A model.* key sets the losses of every SAL stage that does not set its own.)")
     return summary
 
 

@@ -6,11 +6,13 @@ from .checks import (
     check_min_input_size,
     check_num_classes,
     check_output_dir,
+    check_run_folder,
     check_split_categories,
     check_train_values,
     dataset_names_in,
     load_config,
     resolve_init_checkpoint,
+    run_folder_kind,
 )
 from .datasets import declared_datasets, register_config_datasets
 from .tool_config import load_tool_config
@@ -23,6 +25,7 @@ __all__ = [
     "check_min_input_size",
     "check_num_classes",
     "check_output_dir",
+    "check_run_folder",
     "check_split_categories",
     "check_train_values",
     "dataset_names_in",
@@ -30,6 +33,7 @@ __all__ = [
     "load_config",
     "load_tool_config",
     "resolve_init_checkpoint",
+    "run_folder_kind",
     "zoo",
     "register_config_datasets",
 ]

@@ -6,6 +6,7 @@ fix, so that a typo costs seconds, not a training run.
 import difflib
 import math
 import os
+import re
 import tempfile
 from typing import Iterable, List, Sequence
 
@@ -230,6 +231,70 @@ def check_output_dir(output_dir: str):
 FINAL_CHECKPOINT = "model_final.pth"  # what detectron2's PeriodicCheckpointer writes at the end
 LAST_CHECKPOINT = "last_checkpoint"  # detectron2's file naming a folder's latest checkpoint
 _MAX_LISTED = 20
+STAGES_SUMMARY = "stages_summary.json"  # what a staged (SAL) run writes at its end, beside stage1/, ...
+EVAL_RESULTS = "results.json"  # what --eval-only writes
+_STAGE_DIR = re.compile(r"^stage\d+$")
+_RUN_FILES = ("config.yaml", LAST_CHECKPOINT, FINAL_CHECKPOINT)
+RUN_KINDS = {
+    "plain": "a plain (one-stage) training run",
+    "staged": "a staged (SAL) training run",
+    "evaluation": "an --eval-only evaluation",
+}
+# the files each kind of training run writes at the top of its train.output_dir
+_TOP_FILES = {
+    "plain": ("config.yaml", "metrics.json", LAST_CHECKPOINT, FINAL_CHECKPOINT),
+    "staged": ("config.yaml", STAGES_SUMMARY, FINAL_CHECKPOINT),
+}
+
+
+def run_folder_kind(folder: str):
+    """Which kind of run ``folder`` holds, and the files that say so: ``(kind, evidence)``
+    with ``kind`` one of :data:`RUN_KINDS` (``None`` and ``[]`` for a folder that holds no run).
+
+    A staged (SAL) run: its ``stages_summary.json``, or a ``stage<k>/`` sub-folder holding
+    a run's files (a run stopped before its end); a plain run: ``last_checkpoint`` or
+    ``model_final.pth``; an ``--eval-only`` evaluation: ``results.json`` without checkpoints.
+    """
+    if not os.path.isdir(folder):
+        return None, []
+    names = sorted(os.listdir(folder))
+    stages = [n + "/" for n in names if _STAGE_DIR.match(n)
+              and any(os.path.exists(os.path.join(folder, n, f)) for f in _RUN_FILES)]
+    if STAGES_SUMMARY in names or stages:
+        return "staged", ([STAGES_SUMMARY] if STAGES_SUMMARY in names else []) + stages
+    checkpoints = [n for n in (LAST_CHECKPOINT, FINAL_CHECKPOINT) if n in names]
+    if checkpoints:
+        return "plain", checkpoints
+    if EVAL_RESULTS in names:
+        return "evaluation", [EVAL_RESULTS]
+    return None, []
+
+
+def check_run_folder(output_dir: str, kind: str, resume: bool = False):
+    """A training run of ``kind`` (``plain`` or ``staged``) may write into ``output_dir``.
+
+    Refused, with a :class:`ConfigError` naming the folder, the run it holds and the fix:
+    a folder that holds a run of another kind (also with ``--resume``: it would replace
+    that run's config.yaml and final model), and, without ``--resume``, a folder that
+    holds a plain run's checkpoints (a staged run's stage folders are checked stage by
+    stage, as plain runs).
+    """
+    found, evidence = run_folder_kind(output_dir)
+    if found is None or (found == kind and (resume or kind == "staged")):
+        return
+    if found == kind:  # a plain run's checkpoints, without --resume
+        raise ConfigError(
+            f"{output_dir!r} already holds checkpoints of a run "
+            f"({', '.join(os.path.join(output_dir, n) for n in evidence)}). Pass --resume to continue it, "
+            "or train.output_dir=<new folder> to start another; delete the folder to start over."
+        )
+    replaced = [n for n in _TOP_FILES[kind] if os.path.exists(os.path.join(output_dir, n))]
+    harm = f"would replace its {', '.join(replaced)}" if replaced else "would mix its files with that run's"
+    resumed = " --resume continues a run of the same kind only." if resume else ""
+    raise ConfigError(
+        f"{output_dir!r} already holds {RUN_KINDS[found]} ({', '.join(evidence)}): {RUN_KINDS[kind]} there "
+        f"{harm}.{resumed} Pass train.output_dir=<another folder>, or delete {output_dir!r} to start over."
+    )
 
 
 def _folder_listing(folder: str) -> str:

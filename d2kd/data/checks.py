@@ -123,17 +123,24 @@ def verify_images(dataset_dicts: Iterable[dict], num_threads: int = 4, mode: Opt
 def box_problems(dataset_dicts: Iterable[dict]) -> List[str]:
     """What detectron2 silently does to odd boxes in ``dataset_dicts``, counted.
 
-    Training (``DatasetMapper``) clips every box to its image and drops those left
-    with no area (``filter_empty_instances``). This names, with a count and a first
-    example each: boxes of zero or negative width or height, boxes entirely outside
-    their image (both dropped), and boxes partly outside it (clipped). Crowd
-    regions are left out, as detectron2 ignores them in training. Returns one line
-    per kind found ([] for clean annotations).
+    Training (``DatasetMapper``: ``transform_instance_annotations``,
+    ``annotations_to_instances``, ``filter_empty_instances``) transforms every box,
+    which turns a box of negative width or height into the box spanning ``x+w..x``
+    (``y+h..y``): that box is kept and trained on, not dropped (a mapper without any
+    augmentation, not one of this project's, drops it instead). It then clips every
+    box to its image and drops those left with no area. This names, with a count and
+    a first example each: boxes of zero width or height (dropped), boxes of negative
+    width or height (flipped and trained on), boxes entirely outside their image
+    (dropped), and boxes partly outside it (clipped). Crowd regions are left out, as
+    detectron2 ignores them in training. Returns one line per kind found ([] for
+    clean annotations).
     """
     from detectron2.structures import BoxMode
 
     kinds = (
-        "have zero or negative width or height (detectron2 drops them in training)",
+        "have zero width or height (detectron2 drops them in training)",
+        "have negative width or height (detectron2 does not drop them: its mapper turns each into the box "
+        "spanning x+w..x, y+h..y, and trains on it; fix the json if that box is not the object)",
         "lie entirely outside their image (clipped to nothing and dropped)",
         "reach outside their image (clipped to it)",
     )
@@ -157,16 +164,23 @@ def box_problems(dataset_dicts: Iterable[dict]) -> List[str]:
 
 def _box_kind(box, width, height) -> Optional[int]:
     """Index into box_problems' kinds for an XYXY ``box`` in a ``width`` x ``height`` image
-    (either may be None: then only the size is judged), or None for a clean box."""
+    (either may be None: then only the size is judged), or None for a clean box.
+
+    A box whose corners are swapped (negative width or height) is judged as detectron2's
+    mapper sees it, as the box between them: dropped when it has no area or lies outside
+    the image, else flipped."""
     x0, y0, x1, y1 = box
-    if x1 <= x0 or y1 <= y0:
+    flipped = x1 < x0 or y1 < y0
+    x0, x1 = sorted((x0, x1))
+    y0, y1 = sorted((y0, y1))
+    if x1 == x0 or y1 == y0:
         return 0
-    if width is None or height is None:
-        return None
-    if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
-        return 1
-    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+    if width is not None and height is not None and (x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height):
         return 2
+    if flipped:
+        return 1
+    if width is not None and height is not None and (x0 < 0 or y0 < 0 or x1 > width or y1 > height):
+        return 3
     return None
 
 

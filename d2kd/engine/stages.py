@@ -51,12 +51,12 @@ from detectron2.engine import default_setup
 from detectron2.utils import comm
 from detectron2.utils.env import seed_all_rng
 
-from ..config import ConfigError, check_output_dir
+from ..config import ConfigError, check_output_dir, check_run_folder
 from ..config.stages import stage_config, stage_dir_name, stage_name
 from ..modeling.checkpoint import WeightsError
 from ..utils.env import resolve_device
 from ..utils.io import atomic_copy
-from ..utils.logger import setup_project_loggers
+from ..utils.logger import buffered_warnings, setup_project_loggers, write_to_log_file
 from .build import build_model
 from .hooks import StageBanner, StageResultWriter, StudentHandoff, write_json
 
@@ -273,31 +273,37 @@ def run_stages(
     num = len(configs)
     names = [stage_name(cfg, i) for i in range(num)]
     check_output_dir(cfg.train.output_dir)
-    for i, scfg in enumerate(configs):
-        try:
-            scfg.train.device = resolve_device(scfg.train.get("device", None))
-        except ValueError as e:
-            raise ConfigError(str(e)) from e
-        if check is not None:
-            try:
-                check(args, scfg)
-            except ConfigError as e:
-                raise ConfigError(f"Stage {i + 1} ({names[i]}): {e}") from e
-    if validate_models:
-        shapes = {}
+    # a plain run's folder (or an evaluation's) is refused before a stage writes into it
+    check_run_folder(cfg.train.output_dir, "staged", resume=bool(getattr(args, "resume", False)))
+    # the checks' warnings (odd boxes, a teacher's class count) come before log.txt exists:
+    # kept, and added to it once default_setup writes it
+    with buffered_warnings() as check_warnings:
         for i, scfg in enumerate(configs):
-            if not is_finished(scfg):
-                previous = teacher_weights(configs[i - 1].model) if i > 0 else []
-                shapes[i] = _validate_builds(i, names[i], scfg, previous)
-        first = next(iter(shapes), None)
-        for i, student in shapes.items():
-            if student != shapes[first]:
-                raise ConfigError(
-                    f"Stage {i + 1} ({names[i]}) trains another student than stage {first + 1} "
-                    f"({names[first]}); all stages must share the student architecture."
-                )
+            try:
+                scfg.train.device = resolve_device(scfg.train.get("device", None))
+            except ValueError as e:
+                raise ConfigError(str(e)) from e
+            if check is not None:
+                try:
+                    check(args, scfg)
+                except ConfigError as e:
+                    raise ConfigError(f"Stage {i + 1} ({names[i]}): {e}") from e
+        if validate_models:
+            shapes = {}
+            for i, scfg in enumerate(configs):
+                if not is_finished(scfg):
+                    previous = teacher_weights(configs[i - 1].model) if i > 0 else []
+                    shapes[i] = _validate_builds(i, names[i], scfg, previous)
+            first = next(iter(shapes), None)
+            for i, student in shapes.items():
+                if student != shapes[first]:
+                    raise ConfigError(
+                        f"Stage {i + 1} ({names[i]}) trains another student than stage {first + 1} "
+                        f"({names[first]}); all stages must share the student architecture."
+                    )
     default_setup(cfg, args)
     setup_project_loggers(cfg.train.output_dir)
+    write_to_log_file(check_warnings, cfg.train.output_dir)
 
     rows = []
     for i, scfg in enumerate(configs):

@@ -48,6 +48,9 @@ class DistillLoss(nn.Module):
     """
 
     method = "distill"
+    # the constructor argument that multiplies every loss the class returns (its outer
+    # weight): the config key tools/loss_scale.py names, model.distill_losses.<i>.<weight_key>
+    weight_key = "weight"
 
     def __init__(self, *, in_features: List[str], weight: float = 1.0):
         super().__init__()

@@ -47,6 +47,7 @@ class MKDLoss(DistillLoss):
     """
 
     method = "mkd"
+    weight_key = "alpha"  # eq. 6's KD loss weight multiplies every term (``weight`` stays 1)
 
     def __init__(
         self,
