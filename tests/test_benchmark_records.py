@@ -140,6 +140,8 @@ def test_session_flags_are_not_part_of_the_reported_command():
     argv = ["--profile", "sanity", "--budget-minutes", "30", "--jobs", "2", "--commit-records",
             "--budget-minutes=5"]
     assert tool._without_session_flags(argv) == ["--profile", "sanity", "--jobs", "2"]
+    assert tool._without_session_flags(["--jobs", "2", "--results", "/elsewhere/docs/RESULTS.md"]) == ["--jobs", "2"]
+    assert tool._without_session_flags(["--results", "my.md"]) == ["--results", "my.md"]
 
 
 # -------------------------------------------- a tiny profile, interrupted and carried on

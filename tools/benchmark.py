@@ -636,6 +636,11 @@ def _without_session_flags(argv):
         if arg.startswith("--budget-minutes=") or arg == "--commit-records":
             continue
         out.append(arg)
+    # the standard results file, named by another checkout's path (a benchmark run from a
+    # snapshot worktree writes into the checkout's docs/RESULTS.md): not part of what it measures
+    for i, arg in enumerate(out[:-1]):
+        if arg == "--results" and out[i + 1].replace(os.sep, "/").endswith("docs/RESULTS.md"):
+            return out[:i] + out[i + 2:]
     return out
 
 
