@@ -337,6 +337,15 @@ SANITY_ABLATION_ROWS: List[Row] = [
     _sanity_ablation_row("dfmsd", "sfa", "DFMSD without SFA (SAL + ME)",
                          config=f"{_DF}/ablations/table11_faster_rcnn_sal_me.py"),
 ]
+# Added after the DFMSD ablations showed SAL to be the part that costs (docs/RESULTS.md, "Sanity:
+# the methods"): a control for the schedule alone. Each SAL stage is a training of its own (its
+# own warm-up and cosine decay over 150 iterations), so the two-stage row also restarts the
+# learning rate half-way; this row keeps the two stages and sets every distillation weight to 0.
+SANITY_SAL_SCHEDULE_ROW = replace(
+    {r.name: r for r in SANITY_METHOD_ROWS}["sanity_dfmsd_lo"], name="sanity_dfmsd_schedule_only_lo",
+    label="DFMSD's two-stage schedule, every distillation weight 0 (a control, added after the results)",
+    overrides=("model.distill_losses.0.weight=0.0",))
+SANITY_ABLATION_ROWS.append(SANITY_SAL_SCHEDULE_ROW)
 ROWS += SANITY_ABLATION_ROWS
 
 # rows trained before the others (teachers, the students' common warm-up), the rows

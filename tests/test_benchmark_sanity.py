@@ -154,7 +154,12 @@ def test_sanity_ablations_keep_the_full_rows_weight_and_drop_one_term(tmp_path):
 
     profile = PROFILES["sanity_ablations"]
     assert {r.name for r in SANITY_ABLATION_ROWS} <= set(profile.rows)
+    control = row_by_name("sanity_dfmsd_schedule_only_lo")  # the schedule alone: no distillation
+    assert control.stages == 2 and OmegaConf.select(
+        _load(control.config, control.overrides), "model.distill_losses.0.weight") == 0.0
     for row in SANITY_ABLATION_ROWS:
+        if row is control:
+            continue
         full = row_by_name(row.name.split("_no_")[0] + "_lo")
         assert row.overrides[: len(full.overrides)] == full.overrides and row.all_seeds
         key = full.overrides[0].split("=")[0]
@@ -169,4 +174,4 @@ def test_sanity_ablations_keep_the_full_rows_weight_and_drop_one_term(tmp_path):
                     "sanity_dfmsd_no_me_lo": {"masking_enhancement"}}[row.name]
         assert changed == expected, (row.name, changed)
     tasks = plan_tasks(profile, [row_by_name(n) for n in profile.rows], str(tmp_path))
-    assert len([t for t in tasks if t.row is not None and t.row in SANITY_ABLATION_ROWS]) == 15
+    assert len([t for t in tasks if t.row is not None and t.row in SANITY_ABLATION_ROWS]) == 18
