@@ -32,7 +32,7 @@ from .records import RECORD_VERSION, commit_record, file_digest, weights_digest
 
 __all__ = ["Task", "BenchmarkError", "config_digest", "plan_tasks", "run_tasks", "read_final_metrics",
            "finished_at", "RESULT_FILE", "LOG_FILE", "RunSummary", "task_states", "estimate_seconds",
-           "make_record", "machine", "gradient_balance", "last_stage_dir"]
+           "make_record", "machine", "folder_result", "gradient_balance", "last_stage_dir"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_TOOL = os.path.join(ROOT, "tools", "lazyconfig_train_net.py")
@@ -539,6 +539,13 @@ class RunSummary:
         return not self.not_started and not self.stopped
 
 
+def folder_result(task: Task) -> dict:
+    """The ``result.json`` of a task's folder, with its iterations and config (results written
+    before they held these need them for the estimates and the record)."""
+    with open(task.result_path) as f:
+        return {"iterations": task.iterations, "config": task.config, **json.load(f)}
+
+
 def task_states(tasks: Sequence[Task], store=None) -> Dict[str, str]:
     """Each task's state before running: ``record`` (a record of the same key: done, results
     kept), ``folder`` (done on this machine, no record yet), ``retrain`` (done by record, but a
@@ -588,8 +595,7 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
         if states[t.name] in ("record", "retrain"):
             t.result = store.matching(t.name, t.key)
         elif states[t.name] == "folder":
-            with open(t.result_path) as f:
-                t.result = {"iterations": t.iterations, "config": t.config, **json.load(f)}
+            t.result = folder_result(t)
             if store is not None:  # finished before records existed, or its record was not kept
                 t.result = make_record(t, t.result, _inputs(t, by_name), profile)
                 _keep(store, t.result, commit, log)

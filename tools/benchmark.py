@@ -652,13 +652,12 @@ def status_lines(profile, rows, work_dir, results_path, jobs=1, budget_minutes=N
     run, to train again for its checkpoint), the estimate of what remains and, with a budget,
     which runs would start within it."""
     from benchmarks.records import RecordStore, inconsistent_inputs
-    from benchmarks.runner import estimate_seconds, plan_tasks, task_states
+    from benchmarks.runner import estimate_seconds, folder_result, plan_tasks, task_states
 
     store = RecordStore.beside_others(records_folder(results_path, profile))
     tasks = plan_tasks(profile, rows, work_dir)
     states = task_states(tasks, store)
-    known = store.all() + [{"iterations": t.iterations, "config": t.config, **json.load(open(t.result_path))}
-                           for t in tasks if t.is_done()]
+    known = store.all() + [folder_result(t) for t in tasks if t.is_done()]
     lines = [f"Benchmark '{profile.name}': records in {os.path.relpath(store.folder)}, runs in "
              f"{os.path.relpath(work_dir)}"]
     left, seconds = [], 0.0
