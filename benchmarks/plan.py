@@ -346,6 +346,11 @@ SANITY_SAL_SCHEDULE_ROW = replace(
     label="DFMSD's two-stage schedule, every distillation weight 0 (a control, added after the results)",
     overrides=("model.distill_losses.0.weight=0.0",))
 SANITY_ABLATION_ROWS.append(SANITY_SAL_SCHEDULE_ROW)
+# Added with it, after the MKD ablations showed MKD without L_FAD above full MKD and without L_FDMD
+# above the plain student: MKD with both dropped (L_Multiscale alone), at the full row's weight.
+SANITY_ABLATION_ROWS.append(_sanity_ablation_row(
+    "mkd", "fad_fdmd", "MKD without L_FAD and L_FDMD (L_Multiscale alone; added after the results)",
+    overrides=("model.distill_losses.0.use_fad=False", "model.distill_losses.0.use_fdmd=False")))
 ROWS += SANITY_ABLATION_ROWS
 
 # rows trained before the others (teachers, the students' common warm-up), the rows

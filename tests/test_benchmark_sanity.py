@@ -171,7 +171,8 @@ def test_sanity_ablations_keep_the_full_rows_weight_and_drop_one_term(tmp_path):
             "masking_enhancement") else set()
         expected = {"sanity_mkd_no_multiscale_lo": {"use_multiscale"}, "sanity_mkd_no_fdmd_lo": {"use_fdmd"},
                     "sanity_mkd_no_fad_lo": {"use_fad"}, "sanity_dfmsd_no_sfa_lo": {"gamma"},
-                    "sanity_dfmsd_no_me_lo": {"masking_enhancement"}}[row.name]
+                    "sanity_dfmsd_no_me_lo": {"masking_enhancement"},
+                    "sanity_mkd_no_fad_fdmd_lo": {"use_fad", "use_fdmd"}}[row.name]
         assert changed == expected, (row.name, changed)
     tasks = plan_tasks(profile, [row_by_name(n) for n in profile.rows], str(tmp_path))
-    assert len([t for t in tasks if t.row is not None and t.row in SANITY_ABLATION_ROWS]) == 18
+    assert len([t for t in tasks if t.row is not None and t.row in SANITY_ABLATION_ROWS]) == 21  # 7 rows x 3 seeds
