@@ -47,6 +47,8 @@ class Row:
             student_iters``): distillation from the start of the student's schedule.
         versus: the row this one is measured against, seed by seed (default: the
             plain student of its table).
+        iterations: training iterations in all, instead of the profile's schedule for the
+            row's role (a schedule probe); 0: the profile's.
     """
 
     name: str
@@ -62,6 +64,7 @@ class Row:
     from_init: bool = False
     own_start: bool = False
     versus: str = ""
+    iterations: int = 0
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,9 @@ class Profile:
         note: what a reader of the profile's table must know (printed under it and
             written into its section), e.g. that the demo's scale cannot measure
             distillation.
+        report_splits: datasets every row's final weights are evaluated on after training,
+            besides its config's test split (``dataloader.test``, the split that chooses):
+            the held-out split that only reports (its metrics go to the record's ``splits``).
     """
 
     name: str
@@ -103,6 +109,7 @@ class Profile:
     table: str = ""
     description: str = ""
     note: str = ""
+    report_splits: Tuple[str, ...] = ()
 
     def seeds(self, row: Row) -> Tuple[int, ...]:
         return self.headline_seeds if row.headline or row.all_seeds else self.headline_seeds[:1]
@@ -112,6 +119,8 @@ class Profile:
         total = {"teacher": self.teacher_iters, "init": self.init_iters}.get(row.role, self.student_iters)
         if row.own_start:
             total = self.init_iters + self.student_iters
+        if row.iterations:
+            total = row.iterations
         return max(1, total // row.stages)
 
     def overrides_of(self, row: Row) -> Tuple[str, ...]:
@@ -353,6 +362,23 @@ SANITY_ABLATION_ROWS.append(_sanity_ablation_row(
     overrides=("model.distill_losses.0.use_fad=False", "model.distill_losses.0.use_fdmd=False")))
 ROWS += SANITY_ABLATION_ROWS
 
+# The converged benchmark (docs/RESULTS.md, "Converged", revised 2026-12-07 before any of its
+# runs): the sanity regime's image size, an edge-sized student from scratch (R18 at width 16,
+# 32-channel FPN, 1.2M parameters), val chooses and the test split only reports. Its first
+# runs are the probes of steps 2 and 3, on val, seed 0: the schedule N (the plain student at
+# 1500 and 3000 iterations: N = 1500 if 3000 gains under 0.5 AP over it, else 3000; a 6000-
+# iteration probe then says how far from its plateau the student is at 3000) and the R18w64
+# teacher's lead at 1500 (the first teacher of the protocol's order).
+CONVERGED_STUDENT = "configs/Shapes/faster_rcnn_R18w16_FPN.py"
+CONVERGED_TEACHER = "configs/Shapes/faster_rcnn_R18w64_FPN.py"
+CONVERGED_PROBE_ROWS: List[Row] = [
+    *[Row(f"conv_probe_student_{n}", f"Student R18w16-FPN32 from scratch, {n} iterations (schedule probe)",
+          "converged_probes", CONVERGED_STUDENT, role="student", iterations=n) for n in (1500, 3000)],
+    Row("conv_probe_teacher_1500", "Teacher R18w64-FPN64 from scratch, 1500 iterations (lead probe)",
+        "converged_probes", CONVERGED_TEACHER, role="teacher", iterations=1500),
+]
+ROWS += CONVERGED_PROBE_ROWS
+
 # rows trained before the others (teachers, the students' common warm-up), the rows
 # every method is measured against (no Δ AP of their own), and the rows that distil
 FIRST_ROLES = ("teacher", "init")
@@ -405,7 +431,7 @@ _SANITY_REGIME = dict(
 PROFILES: Dict[str, Profile] = {
     "full": Profile(
         name="full",
-        rows=tuple(r.name for r in ROWS if r.table != "sanity"),
+        rows=tuple(r.name for r in ROWS if r.table in ("main", "mkd_ablation", "dfmsd_ablation", "mask_rcnn")),
         student_iters=STUDENT_ITERS,
         teacher_iters=TEACHER_ITERS,
         student_init="student_init",
@@ -471,6 +497,19 @@ PROFILES: Dict[str, Profile] = {
         note="Sanity scale, as the sanity_methods profile; each ablation keeps its full row's weight "
              "and switches one term off (DFMSD without SAL is the one-stage row). Decided before the "
              "runs; val AP.",
+    ),
+    # the converged benchmark's probes (steps 2 and 3 of its protocol): val only, seed 0
+    "converged_probes": Profile(
+        name="converged_probes",
+        rows=tuple(r.name for r in CONVERGED_PROBE_ROWS),
+        student_iters=1500,
+        teacher_iters=1500,
+        overrides=QUICK_IMAGE_SIZE,
+        table="converged_probes",
+        description="the converged benchmark's schedule and teacher probes (val, seed 0)",
+        note="Sanity image size (short edge 100-112 px, test 112), 8 images an iteration, from "
+             "scratch, seed 0, val AP: these runs choose the schedule N and the teacher (docs/RESULTS.md, "
+             "\"Converged\"); the test split is not evaluated.",
     ),
 }
 

@@ -68,6 +68,9 @@ class Task:
     config: str = ""  # the config file, relative to the repository root
     overrides: Tuple[str, ...] = ()  # the overrides that make its cache key (no paths)
     iterations: int = 0  # training iterations in all (every SAL stage)
+    # after training, its final weights evaluated on these datasets besides its own test split:
+    # (dataset name, --eval-only command), each writing <output_dir>/eval_<dataset>/results.json
+    evaluations: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
 
     @property
     def result_path(self) -> str:
@@ -226,8 +229,11 @@ def plan_tasks(
         # (the checkpoint period does not change the weights: it is not part of the key)
         command = [python, TRAIN_TOOL, "--resume", "--config-file", row.config, *overrides, *extra,
                    f"train.checkpointer.period={CHECKPOINT_PERIOD}", f"train.output_dir={out}"]
+        evaluations = tuple((name, _evaluation_command(python, row.config, overrides, out, name))
+                            for name in profile.report_splits)
         return Task(f"{row.name}/seed{seed}", row, seed, key, out, command, tuple(needs),
-                    config=row.config, overrides=tuple(overrides), iterations=iters * row.stages)
+                    config=row.config, overrides=tuple(overrides), iterations=iters * row.stages,
+                    evaluations=evaluations)
 
     init: Optional[Task] = None
     for row in rows:  # the warm-up first: a teacher of the student's lineage starts from it
@@ -288,6 +294,30 @@ def plan_tasks(
         for seed in seeds_for(row):
             tasks.append(train_task(row, seed, extra, needs, dep_keys))
     return tasks
+
+
+EVAL_FOLDER = "eval_{}"  # a report split's evaluation, inside the run's folder
+
+
+def _evaluation_command(python: str, config: str, overrides: Sequence[str], out: str,
+                        dataset: str) -> Tuple[str, ...]:
+    """``--eval-only`` of a run's final weights on ``dataset`` (a report split: a run's own
+    test split, val, chooses; this one only reports), into ``<out>/eval_<dataset>``."""
+    return (python, TRAIN_TOOL, "--eval-only", "--config-file", config, *overrides,
+            f"dataloader.test.dataset.names={dataset}",
+            f"train.init_checkpoint={os.path.join(out, FINAL_CHECKPOINT)}",
+            f"train.output_dir={os.path.join(out, EVAL_FOLDER.format(dataset))}")
+
+
+def read_evaluation(output_dir: str, dataset: str) -> Dict[str, float]:
+    """The metrics of a run's evaluation on ``dataset`` (:func:`_evaluation_command`), in the
+    form of :func:`read_final_metrics` (``bbox/AP``, ...)."""
+    path = os.path.join(output_dir, EVAL_FOLDER.format(dataset), "results.json")
+    if not os.path.isfile(path):
+        raise BenchmarkError(f"{output_dir}: no evaluation on {dataset} ({path} is missing)")
+    with open(path) as f:
+        results = json.load(f)["results"][dataset]
+    return {f"{task}/{name}": value for task, metrics in results.items() for name, value in metrics.items()}
 
 
 def _box_cache_task(profile, row, cfg, weights, teacher_of, base, python) -> Task:
@@ -391,6 +421,9 @@ def _finish(task: Task, wall_s: float) -> dict:
     if task.row is not None:
         result.update(row=task.row.name, metrics=read_final_metrics(task.output_dir),
                       s_per_iter=seconds_per_iteration(task.output_dir))
+        if task.evaluations:
+            result["report_splits"] = {name: read_evaluation(task.output_dir, name)
+                                       for name, _ in task.evaluations}
     atomic_write_text(task.result_path, json.dumps(result, indent=1))
     return result
 
@@ -414,7 +447,8 @@ def make_record(task: Task, result: dict, inputs: Dict[str, Task], profile: str 
                 for name, t in sorted(inputs.items())},
     )
     if task.row is not None:
-        record["splits"] = {_evaluated_split(task): record.get("metrics", {})}
+        record["splits"] = {_evaluated_split(task): record.get("metrics", {}),
+                            **record.pop("report_splits", {})}
         record["grad_balance"] = gradient_balance(task.output_dir)
         record["resumed_at"] = resumed_at(task.output_dir, task.iterations // max(1, task.row.stages))
     return record
@@ -606,6 +640,12 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
     known = [t.result for t in tasks if t.result is not None] + (store.all() if store is not None else [])
     total, started = len(pending), 0
     running: Dict[str, Tuple[Task, subprocess.Popen, float]] = {}
+    steps: Dict[str, int] = {}  # a running task's process: 0 its training, k its k-th evaluation
+
+    def start(task: Task, command: Sequence[str]) -> subprocess.Popen:
+        with open(os.path.join(task.output_dir, LOG_FILE), "a") as f:
+            return subprocess.Popen(list(command), cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
     retrain = [t.name for t in pending if states[t.name] == "retrain"]
     log(f"[benchmark] {len(tasks) - total} of {len(tasks)} runs cached; {total} to run, "
         f"{jobs} at a time, {threads} thread(s) each"
@@ -627,10 +667,8 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
             log_path = os.path.join(task.output_dir, LOG_FILE)
             again = " (again, for its checkpoint)" if states[task.name] == "retrain" else ""
             log(f"[benchmark] ({started}/{total}) {task.name}: started{again}, log {os.path.relpath(log_path)}")
-            with open(log_path, "a") as f:
-                proc = subprocess.Popen(task.command, cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-            running[task.name] = (task, proc, time.time())
+            steps[task.name] = 0
+            running[task.name] = (task, start(task, task.command), time.time())
         if not running:
             if deadline is not None:
                 break  # what is left does not fit the budget (or waits on what does not)
@@ -647,13 +685,19 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
             break
         if time.time() - last_progress >= progress_every:
             last_progress = time.time()
-            for name, (task, _, start) in running.items():
-                log(_progress_line(task, time.time() - start))
-        for name, (task, proc, start) in list(running.items()):
+            for name, (task, _, began) in running.items():
+                log(_progress_line(task, time.time() - began))
+        for name, (task, proc, start_time) in list(running.items()):
             if proc.poll() is None:
                 continue
-            del running[name]
             log_path = os.path.join(task.output_dir, LOG_FILE)
+            if proc.returncode == 0 and steps[name] < len(task.evaluations):
+                dataset, command = task.evaluations[steps[name]]
+                steps[name] += 1
+                log(f"[benchmark] {name}: trained; evaluating its final weights on {dataset}")
+                running[name] = (task, start(task, command), start_time)
+                continue
+            del running[name]
             if proc.returncode != 0:
                 for other, p, _ in running.values():
                     _stop(p)
@@ -662,7 +706,7 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
                     f"{task.name} failed (exit {proc.returncode}); log {log_path}:\n{tail}\n"
                     "Fix the cause and run the same command again: finished runs are kept."
                 )
-            result = _finish(task, time.time() - start)
+            result = _finish(task, time.time() - start_time)
             done.add(name)
             if states[name] == "retrain":
                 summary.retrained.append(name)

@@ -257,3 +257,40 @@ def test_a_profile_counts_the_records_of_profiles_beside_it(tmp_path):
     store.write({"task": "mkd/seed0", "key": "m"})
     assert os.path.isfile(runs / "ablations" / "mkd" / "seed0.json")
     assert RecordStore(str(runs / "sanity")).matching("mkd/seed0", "m") is None  # written here only
+
+
+def test_a_report_split_is_evaluated_after_training_and_recorded_beside_val(tmp_path, monkeypatch):
+    """A profile's report split (the held-out test split) is evaluated on each run's final
+    weights by the training tool's --eval-only, a distillation row's student included; its
+    metrics go to the record's ``splits`` beside the run's own (val) metrics, which stay the
+    ones the tables choose by."""
+    from benchmarks.runner import plan_tasks
+
+    monkeypatch.setenv("D2KD_DATASETS", str(tmp_path / "data"))
+    profile = Profile(name="tiny_report", rows=(), student_iters=2, teacher_iters=2, overrides=tuple(TINY_DATA),
+                      threads=1, distill_overrides=("model.min_input_size=96",),
+                      report_splits=("d2kd_shapes_tiny_test",))
+    teacher, _, _, fitnet = _tiny_profile_rows()
+    tasks = plan_tasks(profile, [teacher, fitnet], str(tmp_path / "work"))
+    assert [t.name for t in tasks] == ["teacher_strong/seed0", "fitnet/seed0"]
+    assert [name for name, _ in tasks[1].evaluations] == ["d2kd_shapes_tiny_test"]
+    store = RecordStore(str(tmp_path / "records"))
+    lines = []
+    summary = run_tasks(tasks, jobs=1, threads=1, log=lines.append, store=store, profile="tiny_report")
+    assert summary.finished == ["teacher_strong/seed0", "fitnet/seed0"]
+    assert sum("evaluating its final weights on d2kd_shapes_tiny_test" in line for line in lines) == 2
+    for task in tasks:
+        record = store.matching(task.name, task.key)
+        val, test = record["splits"]["d2kd_shapes_tiny_val"], record["splits"]["d2kd_shapes_tiny_test"]
+        assert val == record["metrics"] and "report_splits" not in record
+        assert set(test) == set(val) and "bbox/AP" in test
+        evaluation = json.loads((tmp_path / "work" / task.output_dir / "eval_d2kd_shapes_tiny_test" /
+                                 "results.json").read_text())
+        assert evaluation["init_checkpoint"] == os.path.join(task.output_dir, "model_final.pth")
+        # the evaluation is of the run's final weights, not a training: no resume, no iterations
+        assert record["resumed_at"] == [] and record["iterations"] == 2
+    # the evaluation's loader and evaluator read the test split, not val
+    from omegaconf import OmegaConf
+
+    saved = OmegaConf.load(tmp_path / "work" / tasks[1].output_dir / "eval_d2kd_shapes_tiny_test" / "config.yaml")
+    assert saved.dataloader.test.dataset.names == saved.dataloader.evaluator.dataset_name == "d2kd_shapes_tiny_test"
