@@ -54,3 +54,29 @@ def test_stage_configs_live_in_the_config_package():
     from d2kd.engine import stages
 
     assert stages.stage_config is stage_config  # the engine re-exports it
+
+
+def test_model_code_imports_neither_config_nor_engine():
+    """d2kd.losses and d2kd.modeling sit below d2kd.config: the yacs path's config side
+    (add_distillation_config) imports the model side (d2kd.modeling.yacs), never back."""
+    offending = {}
+    for package in ("losses", "modeling"):
+        for folder, _, files in os.walk(os.path.join(ROOT, package)):
+            for name in files:
+                if name.endswith(".py"):
+                    path = os.path.join(folder, name)
+                    bad = [m for m in _imports(path) if m.startswith(("d2kd.config", "d2kd.engine"))]
+                    if bad:
+                        offending[os.path.relpath(path, ROOT)] = bad
+    assert offending == {}
+
+
+def test_moved_names_keep_their_old_homes():
+    from d2kd.config import ConfigError
+    from d2kd.config.checks import ConfigError as checks_error
+    from d2kd.config.yacs import distillation_kwargs
+    from d2kd.modeling.yacs import distillation_kwargs as model_side
+    from d2kd.utils.errors import ConfigError as defined
+
+    assert ConfigError is checks_error is defined
+    assert distillation_kwargs is model_side

@@ -12,11 +12,9 @@ from typing import Iterable, List, Sequence
 
 from omegaconf import OmegaConf
 
+from ..utils.errors import ConfigError
+
 _MISSING = object()
-
-
-class ConfigError(ValueError):
-    """A config, override or path that cannot work; the message says how to fix it."""
 
 
 def _nearby_configs(path: str) -> List[str]:

@@ -6,12 +6,21 @@ a 1x1 adapter on the student side and crops both to their common extent. A
 distillation loss module then receives, for each paired level, two tensors of
 the same shape (N, C, H, W), keyed by the *student's* level name, and returns a
 dict of named losses, each already multiplied by its weight.
+
+Each loss is a per-level term times an outer weight: :meth:`DistillLoss.weighted_levels`
+is that loop, written once, and the default :meth:`DistillLoss.forward` runs it
+over :meth:`DistillLoss.level_loss`.
 """
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
+
+from .common import level_pair
+
+LevelLoss = Callable[[str, torch.Tensor, torch.Tensor], Union[torch.Tensor, Dict[str, torch.Tensor]]]
+"""``(level, s, t) -> value``: one level's unweighted loss, a scalar or ``{name: scalar}``."""
 
 
 @dataclass
@@ -39,7 +48,8 @@ class DistillLoss(nn.Module):
     """Base class of distillation losses.
 
     Subclasses set ``method`` (used in loss names, ``loss_<method>_<level>``)
-    and implement :meth:`forward`.
+    and implement :meth:`level_loss` (the default :meth:`forward` weights it on
+    every level of ``in_features``) or, for anything else, :meth:`forward`.
 
     Args:
         in_features: student level names this loss applies to (e.g. ``["p3", "p4"]``);
@@ -76,10 +86,65 @@ class DistillLoss(nn.Module):
     def loss_name(self, level: str, suffix: str = "") -> str:
         return f"loss_{self.method}{'_' + suffix if suffix else ''}_{level}"
 
+    def level_loss(
+        self, level: str, s: torch.Tensor, t: torch.Tensor
+    ) -> Union[torch.Tensor, Dict[str, torch.Tensor]]:
+        """Unweighted loss of one level (a :data:`LevelLoss`).
+
+        Args:
+            level: a name from ``in_features`` (selects per-level modules).
+            s, t: (N, C, H, W) student and detached teacher features.
+
+        Returns:
+            a scalar, or ``{name: scalar}`` for a loss with several named terms.
+        """
+        raise NotImplementedError
+
+    def weighted_levels(
+        self,
+        level_loss: LevelLoss,
+        student: Mapping[str, torch.Tensor],
+        teacher: Mapping[str, torch.Tensor],
+        *,
+        weight: Optional[float] = None,
+        levels: Optional[Sequence[str]] = None,
+        suffix: str = "",
+    ) -> Dict[str, torch.Tensor]:
+        """The per-level weighted loop every distillation loss shares.
+
+        For each level l of ``levels`` in order, with ``(s_l, t_l)`` its (N, C, H, W)
+        student and detached teacher features::
+
+            value = level_loss(l, s_l, t_l)
+            losses[loss_name(l, suffix)] = weight * value          # a scalar
+            losses[loss_name(l, suffix + k)] = weight * value[k]   # a dict, each term k
+
+        ``value`` is a loss of docs/LOSSES.md on one level, so the returned values
+        sum to ``weight * sum_l L(l)``.
+
+        Args:
+            level_loss: ``(level, s, t) -> scalar or {name: scalar}``, unweighted.
+            student, teacher: level name -> feature.
+            weight: outer weight; default ``self.weight``.
+            levels: default ``in_features``.
+            suffix: put before each term's name in the keys.
+        """
+        weight = self.weight if weight is None else weight
+        owner = type(self).__name__
+        losses = {}
+        for level in self.in_features if levels is None else levels:
+            s, t = level_pair(owner, level, student, teacher)
+            value = level_loss(level, s, t)
+            terms = value.items() if isinstance(value, Mapping) else (("", value),)
+            for name, term in terms:
+                losses[self.loss_name(level, suffix + name)] = weight * term
+        return losses
+
     def forward(
         self,
         student: Dict[str, torch.Tensor],
         teacher: Dict[str, torch.Tensor],
         context: DistillContext,
     ) -> Dict[str, torch.Tensor]:
-        raise NotImplementedError
+        """``{loss_<method>_<level>: weight * level_loss(level, s, t)}`` over ``in_features``."""
+        return self.weighted_levels(self.level_loss, student, teacher)

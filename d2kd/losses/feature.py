@@ -1,40 +1,20 @@
 """Feature-imitation baselines: FitNet, PKD and CWD.
 
 Each module applies one function of :mod:`d2kd.losses.functional` to every
-level in ``in_features`` and returns ``{"loss_<method>_<level>": weight * loss}``.
+level in ``in_features`` and returns ``{"loss_<method>_<level>": weight * loss}``
+(:meth:`DistillLoss.weighted_levels`), with s, t of shape (N, C, H, W) per level.
 The teacher features are detached: no gradient ever reaches the teacher.
 """
-from typing import Dict, List
-
-import torch
+from typing import List
 
 from . import functional as LF
-from .common import check_non_negative, check_positive, level_pair
-from .base import DistillContext, DistillLoss
+from .common import check_non_negative, check_positive
+from .base import DistillLoss
 
 __all__ = ["FitNetLoss", "PKDLoss", "CWDLoss"]
 
 
-class _PerLevelLoss(DistillLoss):
-    """Applies :meth:`level_loss` to each level and weights it."""
-
-    def level_loss(self, s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def forward(
-        self,
-        student: Dict[str, torch.Tensor],
-        teacher: Dict[str, torch.Tensor],
-        context: DistillContext,
-    ) -> Dict[str, torch.Tensor]:
-        losses = {}
-        for level in self.in_features:
-            s, t = level_pair(type(self).__name__, level, student, teacher)
-            losses[self.loss_name(level)] = self.weight * self.level_loss(s, t)
-        return losses
-
-
-class FitNetLoss(_PerLevelLoss):
+class FitNetLoss(DistillLoss):
     """FitNet hint loss: :func:`~d2kd.losses.functional.feature_mse` per level.
 
     Keys: ``loss_fitnet_<level>``.
@@ -46,11 +26,11 @@ class FitNetLoss(_PerLevelLoss):
 
     method = "fitnet"
 
-    def level_loss(self, s, t):
+    def level_loss(self, level, s, t):
         return LF.feature_mse(s, t)
 
 
-class PKDLoss(_PerLevelLoss):
+class PKDLoss(DistillLoss):
     """PKD (Pearson correlation) loss: :func:`~d2kd.losses.functional.pkd_loss` per level.
 
     Keys: ``loss_pkd_<level>``. Also DFMSD's semantic feature alignment.
@@ -67,11 +47,11 @@ class PKDLoss(_PerLevelLoss):
         super().__init__(in_features=in_features, weight=weight)
         self.eps = check_non_negative(type(self).__name__, "eps", eps)
 
-    def level_loss(self, s, t):
+    def level_loss(self, level, s, t):
         return LF.pkd_loss(s, t, eps=self.eps)
 
 
-class CWDLoss(_PerLevelLoss):
+class CWDLoss(DistillLoss):
     """Channel-wise distillation: :func:`~d2kd.losses.functional.cwd_loss` per level.
 
     Keys: ``loss_cwd_<level>``. Also MKD's feature alignment term ``L_FAD``.
@@ -88,5 +68,5 @@ class CWDLoss(_PerLevelLoss):
         super().__init__(in_features=in_features, weight=weight)
         self.tau = check_positive(type(self).__name__, "tau (softmax temperature)", tau)
 
-    def level_loss(self, s, t):
+    def level_loss(self, level, s, t):
         return LF.cwd_loss(s, t, tau=self.tau)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import check_non_negative, check_positive, level_channels, level_pair, put_scalar
+from .common import check_non_negative, check_positive, level_channels, put_scalar
 from .base import DistillContext, DistillLoss
 
 __all__ = ["FGDLoss", "GlobalContextBlock", "fgd_attention", "foreground_background_masks"]
@@ -225,38 +225,45 @@ class FGDLoss(DistillLoss):
             "global": _acc(relation).pow(2).sum() / n,
         }
 
+    def level_masks(
+        self, level: str, s: torch.Tensor, t: torch.Tensor, context: DistillContext
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """FGD's foreground and background masks of one level, (N, 1, H, W) each, on ``s``'s device."""
+        owner = type(self).__name__
+        if s.shape != t.shape:
+            raise ValueError(
+                f"{owner}: student feature {tuple(s.shape)} and teacher feature "
+                f"{tuple(t.shape)} of level {level!r} must have the same shape"
+            )
+        if level not in context.strides:
+            raise ValueError(f"{owner}: context.strides has no stride for level {level!r}")
+        n, _, h, w = s.shape
+        fg, bg = foreground_background_masks(
+            self._boxes(context, n), context.strides[level], h, w, dtype=_acc(s).dtype
+        )
+        return fg.to(s.device), bg.to(s.device)
+
     def forward(
         self,
         student: Dict[str, torch.Tensor],
         teacher: Dict[str, torch.Tensor],
         context: DistillContext,
     ) -> Dict[str, torch.Tensor]:
-        owner = type(self).__name__
-        losses = {}
+        """FGD eq. 6-9 per level: ``weight * (alpha L_fg + beta L_bg + gamma L_at + lambda L_global)``."""
         totals = {"fg": 0.0, "bg": 0.0, "attention": 0.0, "global": 0.0}
-        for level in self.in_features:
-            s, t = level_pair(owner, level, student, teacher)
-            if s.shape != t.shape:
-                raise ValueError(
-                    f"{owner}: student feature {tuple(s.shape)} and teacher feature "
-                    f"{tuple(t.shape)} of level {level!r} must have the same shape"
-                )
-            if level not in context.strides:
-                raise ValueError(f"{owner}: context.strides has no stride for level {level!r}")
-            n, _, h, w = s.shape
-            fg, bg = foreground_background_masks(
-                self._boxes(context, n), context.strides[level], h, w, dtype=_acc(s).dtype
-            )
-            terms = self.level_terms(level, s, t, fg.to(s.device), bg.to(s.device))
-            loss = (
+
+        def level_loss(level, s, t):
+            terms = self.level_terms(level, s, t, *self.level_masks(level, s, t, context))
+            for k, v in terms.items():
+                totals[k] = totals[k] + v.detach()
+            return (
                 self.alpha * terms["fg"]
                 + self.beta * terms["bg"]
                 + self.gamma * terms["attention"]
                 + self.lambda_ * terms["global"]
             )
-            losses[self.loss_name(level)] = self.weight * loss
-            for k, v in terms.items():
-                totals[k] = totals[k] + v.detach()
+
+        losses = self.weighted_levels(level_loss, student, teacher)
         for k, v in totals.items():
             put_scalar(f"fgd/{k}", v)
         return losses

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from . import functional as LF
-from .common import check_positive, check_ratio, level_channels, level_pair
-from .base import DistillContext, DistillLoss
+from .common import check_positive, check_ratio, level_channels
+from .base import DistillLoss
 
 __all__ = [
     "AttentionGuidedMask",
@@ -202,20 +202,11 @@ class MGDLoss(DistillLoss):
         per_level = level_channels(owner, channels, self.in_features)
         self.generators = nn.ModuleDict({f: FeatureGenerator(c) for f, c in per_level.items()})
 
-    def forward(
-        self,
-        student: Dict[str, torch.Tensor],
-        teacher: Dict[str, torch.Tensor],
-        context: DistillContext,
-    ) -> Dict[str, torch.Tensor]:
-        losses = {}
-        for level in self.in_features:
-            s, t = level_pair(type(self).__name__, level, student, teacher)
-            n, _, h, w = s.shape
-            keep = (torch.rand((n, 1, h, w), device=s.device) >= self.mask_ratio).to(s.dtype)
-            loss = LF.masked_generation_loss(s, t, keep, self.generators[level])
-            losses[self.loss_name(level)] = self.weight * loss
-        return losses
+    def level_loss(self, level: str, s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """MGD's L_dis on one level: ``s``, ``t`` (N, C, H, W), a new (N, 1, H, W) mask each call."""
+        n, _, h, w = s.shape
+        keep = (torch.rand((n, 1, h, w), device=s.device) >= self.mask_ratio).to(s.dtype)
+        return LF.masked_generation_loss(s, t, keep, self.generators[level])
 
 
 class DualMaskingLoss(DistillLoss):
@@ -313,15 +304,6 @@ class DualMaskingLoss(DistillLoss):
             for b in self.branches
         }
 
-    def forward(
-        self,
-        student: Dict[str, torch.Tensor],
-        teacher: Dict[str, torch.Tensor],
-        context: DistillContext,
-    ) -> Dict[str, torch.Tensor]:
-        losses = {}
-        for level in self.in_features:
-            s, t = level_pair(type(self).__name__, level, student, teacher)
-            for b, loss in self.branch_losses(level, s, t).items():
-                losses[self.loss_name(level, b)] = self.weight * loss
-        return losses
+    def level_loss(self, level: str, s: torch.Tensor, t: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """:meth:`branch_losses`, weighted per branch by :meth:`weighted_levels`."""
+        return self.branch_losses(level, s, t)

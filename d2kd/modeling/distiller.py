@@ -14,6 +14,7 @@ from .inheritance import check_inheritance, copy_inherited, select_inherited
 from .matching import PairingError, build_adapters, crop_to_common, pair_levels_by_stride
 from .recorder import ForwardRecorder
 from .teacher import Teacher
+from .yacs import distillation_kwargs
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +156,6 @@ class DistillationDetector(nn.Module):
 
     @classmethod
     def from_config(cls, cfg):
-        from ..config.yacs import distillation_kwargs
-
         return distillation_kwargs(cfg)
 
     def _teacher_name_of(self, loss: DistillLoss) -> str:

@@ -123,32 +123,28 @@ class DFMSDLoss(DualMaskingLoss):
     ) -> Dict[str, torch.Tensor]:
         enhanced = bool(context.extras.get(ENHANCED_VIEW, False))
         if enhanced:
-            return self._reconstruction(student, teacher, self.weight * self.beta, prefix="me_")
-        losses = self._reconstruction(student, teacher, self.weight, prefix="")
+            return self._reconstruction(student, teacher, self.weight * self.beta, suffix="me_")
+        losses = self._reconstruction(student, teacher, self.weight, suffix="")
         if self.gamma > 0:
-            for level in self.sfa_features:
-                s, t = self._pair(level, student, teacher)
-                losses[self.loss_name(level, "sfa")] = self.weight * self.gamma * LF.pkd_loss(s, t)
-        return losses
-
-    def _reconstruction(self, student, teacher, weight: float, prefix: str) -> Dict[str, torch.Tensor]:
-        losses = {}
-        if weight == 0:
-            return losses
-        for level in self.masking_features:
-            s, t = self._pair(level, student, teacher)
-            for branch, loss in self.branch_losses(level, s, t).items():
-                losses[self.loss_name(level, prefix + branch)] = weight * loss
-        return losses
-
-    def _pair(self, level, student, teacher):
-        for side, feats in (("student", student), ("teacher", teacher)):
-            if level not in feats:
-                raise ValueError(
-                    f"{type(self).__name__}: level {level!r} is missing in the {side} features "
-                    f"(got {sorted(feats)}); check in_features / sfa_features"
+            losses.update(
+                self.weighted_levels(
+                    lambda level, s, t: LF.pkd_loss(s, t),
+                    student,
+                    teacher,
+                    weight=self.weight * self.gamma,
+                    levels=self.sfa_features,
+                    suffix="sfa",
                 )
-        return student[level], teacher[level].detach()
+            )
+        return losses
+
+    def _reconstruction(self, student, teacher, weight: float, suffix: str) -> Dict[str, torch.Tensor]:
+        """``weight * L_rec`` (eq. 7) per branch and masking level; nothing when ``weight`` is 0."""
+        if weight == 0:
+            return {}
+        return self.weighted_levels(
+            self.branch_losses, student, teacher, weight=weight, levels=self.masking_features, suffix=suffix
+        )
 
     def extra_repr(self) -> str:
         return (

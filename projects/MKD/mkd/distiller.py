@@ -116,8 +116,7 @@ class MKDLoss(DistillLoss):
         losses = {}
         for name, term in self.terms.items():
             scale = self.alpha * self.term_weights[name]
-            for level, value in term.unweighted(student, teacher).items():
-                losses[self.loss_name(level, name)] = scale * value
+            losses.update(self.weighted_levels(term.level_loss, student, teacher, weight=scale, suffix=name))
         return losses
 
     def extra_repr(self) -> str:

@@ -25,8 +25,8 @@ from torch import nn
 
 from d2kd.losses import FeatureGenerator
 from d2kd.losses import functional as LF
-from d2kd.losses.common import check_positive, check_ratio, level_channels, level_pair
-from d2kd.losses.base import DistillContext, DistillLoss
+from d2kd.losses.common import check_positive, check_ratio, level_channels
+from d2kd.losses.base import DistillLoss
 
 __all__ = [
     "FeatureMSELoss",
@@ -53,39 +53,14 @@ def check_kernels(owner: str, kernels: Sequence[int]) -> Tuple[int, ...]:
 
 
 class _MKDTerm(DistillLoss):
-    """Applies :meth:`level_loss` to every level of ``in_features`` and weights it."""
+    """One MKD term, ``loss_mkd_<term>_<level>``; the inherited :meth:`forward` weights
+    :meth:`level_loss` on every level of ``in_features``."""
 
     term = ""
 
     @property
     def method(self) -> str:
         return f"mkd_{self.term}"
-
-    def level_loss(self, level: str, s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """Unweighted value on one level; ``s``, ``t``: (N, C, H, W), ``t`` detached."""
-        raise NotImplementedError
-
-    def unweighted(
-        self, student: Mapping[str, torch.Tensor], teacher: Mapping[str, torch.Tensor]
-    ) -> Dict[str, torch.Tensor]:
-        """``{level: scalar}`` before ``weight``; used by :class:`mkd.MKDLoss`."""
-        owner = type(self).__name__
-        values = {}
-        for level in self.in_features:
-            s, t = level_pair(owner, level, student, teacher)
-            values[level] = self.level_loss(level, s, t)
-        return values
-
-    def forward(
-        self,
-        student: Dict[str, torch.Tensor],
-        teacher: Dict[str, torch.Tensor],
-        context: DistillContext,
-    ) -> Dict[str, torch.Tensor]:
-        return {
-            self.loss_name(level): self.weight * value
-            for level, value in self.unweighted(student, teacher).items()
-        }
 
 
 class FeatureMSELoss(_MKDTerm):
