@@ -91,6 +91,8 @@ class Profile:
         note: what a reader of the profile's table must know (printed under it and
             written into its section), e.g. that the demo's scale cannot measure
             distillation.
+        strongest_baselines: how many baselines, the best at their first seed on the split
+            that chooses, run with every headline seed once every row has run.
         report_splits: datasets every row's final weights are evaluated on after training,
             besides its config's test split (``dataloader.test``, the split that chooses):
             the held-out split that only reports (its metrics go to the record's ``splits``).
@@ -110,6 +112,7 @@ class Profile:
     description: str = ""
     note: str = ""
     report_splits: Tuple[str, ...] = ()
+    strongest_baselines: int = 1
 
     def seeds(self, row: Row) -> Tuple[int, ...]:
         return self.headline_seeds if row.headline or row.all_seeds else self.headline_seeds[:1]
@@ -374,12 +377,60 @@ CONVERGED_STUDENT = "configs/Shapes/faster_rcnn_R18w16_FPN.py"
 CONVERGED_TEACHER = "configs/Shapes/faster_rcnn_R18w64_FPN.py"
 CONVERGED_TEST = ("d2kd_shapes_bench_test",)
 CONVERGED_PROBE_ROWS: List[Row] = [
-    *[Row(f"conv_student_{n}", f"Student R18w16-FPN32 from scratch, {n} iterations", "converged_probes",
-          CONVERGED_STUDENT, role="student", iterations=n) for n in (1500, 3000)],
-    Row("conv_teacher_r18w64_1500", "Teacher R18w64-FPN64 from scratch, 1500 iterations", "converged_probes",
+    *[Row(f"conv_student_{n}", f"Student R18w16-FPN32 from scratch, {n} iterations", "converged",
+          CONVERGED_STUDENT, role="student", all_seeds=True, iterations=n) for n in (1500, 3000)],
+    Row("conv_teacher_r18w64_1500", "Teacher R18w64-FPN64 from scratch, 1500 iterations", "converged",
         CONVERGED_TEACHER, role="teacher", iterations=1500),
 ]
 ROWS += CONVERGED_PROBE_ROWS
+
+# The converged benchmark proper, fixed from the probes (docs/RESULTS.md, "Converged: the
+# choices"): schedule N, the plain student given the compute of a distilled row
+# (CONVERGED_SAME_COMPUTE x N iterations), DFMSD's weaker SAL teacher, and each method's outer
+# weight: shipped x the factor tools/loss_scale.py --iters 200 --target 0.1 measured at the
+# row's real start (a fresh student, seed 0, and the trained teachers; reports in
+# docs/results/loss_scale/converged/). A method whose factor is None has no row yet.
+CONVERGED_N = 1500
+CONVERGED_SAME_COMPUTE = 3
+CONVERGED_WEAK_TEACHER = f"{_DF}/faster_rcnn_R34_FPN.py"
+# the distilled rows' student: the converged student's width, in the distillation configs
+CONVERGED_DISTILLED_STUDENT = ("model.student.backbone.bottom_up.stages.base_width=16",
+                               "model.student.backbone.out_channels=32")
+CONVERGED_METHODS = {
+    # name: (label, config, stages, outer weight key, shipped value, measured factor, seeds)
+    "mkd": ("MKD", _MKD_MAIN, 1, "model.distill_losses.0.alpha", 1.1e-4, None, 3),
+    "dfmsd": ("DFMSD (R34w32 then R18w64, SAL)", f"{_DF}/dfmsd_R34_R18w64_to_R18_faster_rcnn.py", 2,
+              "model.distill_losses.0.weight", 2.8e-9, None, 3),
+    "dfmsd_onestage": ("DFMSD one stage (ME + SFA, R18w64)", f"{_DF}/dfmsd_onestage_R18w64_to_R18_faster_rcnn.py",
+                       1, "model.distill_losses.0.weight", 3.7e-9, None, 1),
+    **{m: (label, f"configs/baselines/{m}_R18w64_to_R18_faster_rcnn.py", 1, "model.distill_losses.0.weight",
+           shipped, None, 1)
+       for m, label, shipped in [("fitnet", "FitNet", 4.7e-4), ("pkd", "PKD", 0.032), ("cwd", "CWD", 5.6e-3),
+                                 ("mgd", "MGD", 2.2e-8), ("fgd", "FGD", 1.5e-4), ("dmkd", "DMKD", 1.0e-8)]},
+}
+
+
+def _converged_method_row(name: str) -> Row:
+    label, config, stages, key, shipped, factor, seeds = CONVERGED_METHODS[name]
+    return Row(f"conv_{name}", f"{label}, R18w16 student from scratch", "converged", config,
+               role="distill" if name.startswith(("mkd", "dfmsd")) else "baseline", all_seeds=seeds > 1,
+               stages=stages, overrides=(f"{key}={shipped * factor:.4g}",))
+
+
+_CONVERGED_PROBES = {r.name: r for r in CONVERGED_PROBE_ROWS}
+CONVERGED_ROWS: List[Row] = [
+    _CONVERGED_PROBES[f"conv_teacher_r18w64_{CONVERGED_N}"],
+    Row(f"conv_teacher_weak_{CONVERGED_N}", f"Weaker teacher R34w32 from scratch, {CONVERGED_N} iterations "
+        "(SAL stage 1, DFMSD's box cache)", "converged", CONVERGED_WEAK_TEACHER, role="teacher",
+        iterations=CONVERGED_N),
+    _CONVERGED_PROBES[f"conv_student_{CONVERGED_N}"],
+    Row(f"conv_student_{CONVERGED_SAME_COMPUTE * CONVERGED_N}",
+        f"Student R18w16-FPN32, {CONVERGED_SAME_COMPUTE * CONVERGED_N} iterations (a distilled row's compute)",
+        "converged", CONVERGED_STUDENT, role="student", all_seeds=True,
+        iterations=CONVERGED_SAME_COMPUTE * CONVERGED_N, versus=f"conv_student_{CONVERGED_N}"),
+    *[_converged_method_row(n) for n, v in CONVERGED_METHODS.items() if v[5] is not None],
+]
+ROWS += [r for r in CONVERGED_ROWS if r not in CONVERGED_PROBE_ROWS]
 
 # rows trained before the others (teachers, the students' common warm-up), the rows
 # every method is measured against (no Δ AP of their own), and the rows that distil
@@ -499,6 +550,29 @@ PROFILES: Dict[str, Profile] = {
         note="Sanity scale, as the sanity_methods profile; each ablation keeps its full row's weight "
              "and switches one term off (DFMSD without SAL is the one-stage row). Decided before the "
              "runs; val AP.",
+    ),
+    # the converged benchmark (docs/RESULTS.md, "Converged"): val chooses, test reports
+    "converged": Profile(
+        name="converged",
+        rows=tuple(r.name for r in CONVERGED_ROWS),
+        student_iters=CONVERGED_N,
+        teacher_iters=CONVERGED_N,
+        headline_seeds=(0, 1, 2),
+        overrides=QUICK_IMAGE_SIZE,
+        distill_overrides=QUICK_DISTILL + CONVERGED_DISTILLED_STUDENT + ("train.distill_diagnostics_period=100",),
+        table="converged",
+        report_splits=CONVERGED_TEST,
+        strongest_baselines=2,
+        description="MKD and DFMSD against a plain edge-sized student trained to its plateau, "
+                    "val chooses, test reports",
+        note=f"Sanity image size (short edge 100-112 px, test 112), 8 images an iteration. Every student "
+             f"is R18 at width 16 with a 32-channel FPN (1.2M parameters) from scratch, distilled from its "
+             f"first iteration for N = {CONVERGED_N} iterations (SAL: N/2 a stage); the plain student also "
+             f"at {CONVERGED_SAME_COMPUTE}N (a distilled row's compute). Teachers from scratch, N iterations. "
+             "Each distillation row at 0.1x the detection loss at its real start (tools/loss_scale.py, "
+             "200 batches). 3 paired seeds for the plain students, MKD, DFMSD and the two baselines best "
+             "on val at seed 0; seed 0 for the rest. Fixed before the distilled runs (docs/RESULTS.md, "
+             "\"Converged\").",
     ),
     # the converged benchmark's probes (steps 2 and 3 of its protocol): val only, seed 0
     "converged_probes": Profile(

@@ -22,6 +22,7 @@ TABLE_TITLES = {
     "sanity": "Sanity: does knowledge reach the student? (a) a same-lineage and (b) an independent teacher",
     "sanity_methods": "Sanity: the methods (MKD, DFMSD and the classic baselines from teacher (b), 0.1x at the start)",
     "sanity_ablations": "Sanity: which part of MKD and DFMSD costs (drop-one ablations, teacher (b), 0.1x at the start)",
+    "converged": "Converged: MKD, DFMSD and the baselines against a plateaued edge-sized student (R18w16, from scratch)",
     "converged_probes": "Converged: the schedule and teacher probes (val, seed 0)",
 }
 
@@ -36,18 +37,23 @@ def mean_std(values: Sequence[float]) -> Tuple[float, float]:
 
 
 class RowResult:
-    """The finished seeds of one row."""
+    """The finished seeds of one row, on the split their config evaluates (``split`` ""), or
+    on a report split of their profile (a dataset name in their records' ``splits``)."""
 
-    def __init__(self, row: Row, tasks: Sequence[Task]):
+    def __init__(self, row: Row, tasks: Sequence[Task], split: str = ""):
         self.row = row
         self.tasks = sorted(tasks, key=lambda t: t.seed)
+        self.split = split
+
+    def metrics(self, task: Task) -> Dict[str, float]:
+        return task.result["splits"][self.split] if self.split else task.result["metrics"]
 
     @property
     def seeds(self) -> List[int]:
         return [t.seed for t in self.tasks]
 
     def values(self, metric: str, task: str = "bbox") -> List[float]:
-        return [t.result["metrics"][f"{task}/{metric}"] for t in self.tasks]
+        return [self.metrics(t)[f"{task}/{metric}"] for t in self.tasks]
 
     def mean(self, metric: str = "AP", task: str = "bbox") -> float:
         return mean_std(self.values(metric, task))[0]
@@ -67,13 +73,16 @@ class RowResult:
         return mean_std(times)[0] if times else None
 
 
-def collect(tasks: Sequence[Task], rows: Sequence[Row]) -> Dict[str, RowResult]:
-    """``{row name: RowResult}`` of the rows with at least one finished task."""
+def collect(tasks: Sequence[Task], rows: Sequence[Row], split: str = "") -> Dict[str, RowResult]:
+    """``{row name: RowResult}`` of the rows with at least one finished task (with ``split``:
+    one whose record holds that report split)."""
     by_row: Dict[str, List[Task]] = {}
     for task in tasks:
         if task.row is not None and task.result is not None:
+            if split and split not in (task.result.get("splits") or {}):
+                continue
             by_row.setdefault(task.row.name, []).append(task)
-    return {r.name: RowResult(r, by_row[r.name]) for r in rows if r.name in by_row}
+    return {r.name: RowResult(r, by_row[r.name], split) for r in rows if r.name in by_row}
 
 
 MIN_GAP = 1.0  # AP; below it the share of the gap is noise over a tiny denominator
@@ -237,10 +246,12 @@ def method_of(row: Row) -> str:
 
 
 def results_document(profile, results: Dict[str, RowResult], command: str, date: str, machine: str,
-                     split: str = "val") -> dict:
+                     split: str = "val", chosen_on: Optional[Dict[str, RowResult]] = None) -> dict:
     """The machine-readable results of a profile (``docs/results/<profile>.json``): per row its
     method, role, iterations, bbox AP per seed (and mask AP, for Mask R-CNN rows), mean and
-    std, and every COCO metric per seed."""
+    std, and every COCO metric per seed; ``results`` on ``split``. With ``chosen_on`` (the same
+    rows on val, when ``results`` are on a report split), each row's val AP per seed too
+    (``val_seeds``)."""
     rows = []
     for r in results.values():
         entry = {
@@ -249,9 +260,12 @@ def results_document(profile, results: Dict[str, RowResult], command: str, date:
             "overrides": list(r.row.overrides),
             "seeds": {str(s): _json_number(ap) for s, ap in zip(r.seeds, r.values("AP"))},
             "mean": _json_number(r.mean()), "std": _json_number(r.std()),
-            "metrics": {str(t.seed): {k: _json_number(v) for k, v in t.result["metrics"].items()}
+            "metrics": {str(t.seed): {k: _json_number(v) for k, v in r.metrics(t).items()}
                         for t in r.tasks},
         }
+        if chosen_on is not None and r.row.name in chosen_on:
+            val = chosen_on[r.row.name]
+            entry["val_seeds"] = {str(s): _json_number(ap) for s, ap in zip(val.seeds, val.values("AP"))}
         if r.row.versus:
             entry["versus"] = r.row.versus
         if r.row.segm:

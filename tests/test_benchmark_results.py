@@ -63,6 +63,9 @@ def test_strongest_baseline_is_chosen_by_the_first_seed():
     assert results["mgd"].mean() == pytest.approx(21.0)
     assert load_tool("benchmark")._strongest_baseline(results).row.name == "cwd"
     assert load_tool("benchmark")._strongest_baseline(collect(tasks[:1], [STUDENT])) is None
+    fgd = Row("fgd", "FGD", "main", "f.py", role="baseline")
+    results = collect(tasks + [_finished(fgd, 0, 20.2)], [STUDENT, cwd, mgd, fgd])
+    assert [r.row.name for r in load_tool("benchmark")._strongest_baselines(results, 2)] == ["cwd", "fgd"]
 
 
 def test_finished_at_reads_the_record_else_the_logs_else_the_results_last_write(tmp_path):

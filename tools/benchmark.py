@@ -289,11 +289,18 @@ def write_section(path, key, markdown):
 # ---------------------------------------------------------------- the results benchmark
 
 
-def _strongest_baseline(results):
-    """The baseline with the best AP at its first seed (the seed every row has), so
-    that extra seeds of one baseline (``all_seeds``) do not change the choice."""
+def _strongest_baselines(results, count=1):
+    """The ``count`` baselines with the best AP (on the split that chooses) at their first seed
+    (the seed every row has), best first, so that extra seeds of one baseline (``all_seeds``) do
+    not change the choice."""
     baselines = [r for r in results.values() if r.row.role == "baseline"]
-    return max(baselines, key=lambda r: r.values("AP")[0]) if baselines else None
+    return sorted(baselines, key=lambda r: r.values("AP")[0], reverse=True)[:count]
+
+
+def _strongest_baseline(results):
+    """The baseline with the best AP at its first seed; None without baselines."""
+    best = _strongest_baselines(results)
+    return best[0] if best else None
 
 
 def records_folder(results_path, profile):
@@ -324,11 +331,12 @@ def run_benchmark(profile, rows, work_dir, results_path, jobs=1, costs=True, plo
     tasks = plan_tasks(profile, rows, work_dir)
     summary = run_tasks(tasks, **options)
     results = collect(tasks, rows)
-    best = _strongest_baseline(results)
-    if best is not None and len(profile.headline_seeds) > 1 and summary.complete:
-        log(f"[benchmark] strongest baseline: {best.row.label}; running it with "
+    best = _strongest_baselines(results, profile.strongest_baselines)
+    if best and len(profile.headline_seeds) > 1 and summary.complete:
+        log(f"[benchmark] strongest baseline{'s' if len(best) > 1 else ''}: "
+            f"{', '.join(b.row.label for b in best)}; running {'them' if len(best) > 1 else 'it'} with "
             f"{len(profile.headline_seeds)} seeds")
-        needed = [r for r in rows if r.role in FIRST_ROLES] + [best.row]
+        needed = [r for r in rows if r.role in FIRST_ROLES] + [b.row for b in best]
         extra = plan_tasks(profile, needed, work_dir, seeds_for=lambda r: profile.headline_seeds)
         run_tasks(extra, **options)
         known = {t.name for t in tasks}
@@ -339,13 +347,21 @@ def run_benchmark(profile, rows, work_dir, results_path, jobs=1, costs=True, plo
     model_costs = _model_costs(results, work_dir, profile) if costs else []
     left_out = [n for n in profile.rows if n not in {r.name for r in rows}]
     unfinished = [t.name for t in tasks if t.result is None]
+    reported = collect(tasks, rows, split=profile.report_splits[0]) if profile.report_splits else None
     section = benchmark_markdown(profile, tasks, results, model_costs, figures, command, results_path,
-                                 left_out=left_out, unfinished=unfinished)
+                                 left_out=left_out, unfinished=unfinished, reported=reported)
     write_section(results_path, f"benchmark-{profile.name}", section)
     machine, date = _runs_machine_and_date(tasks)
-    write_results_json(os.path.join(figures_dir, f"{profile.name}.json"),
-                       results_document(profile, results, command, date, machine))
+    document = (results_document(profile, reported, command, date, machine,
+                                 split=split_kind(profile.report_splits[0]), chosen_on=results)
+                if reported is not None else results_document(profile, results, command, date, machine))
+    write_results_json(os.path.join(figures_dir, f"{profile.name}.json"), document)
     return tasks, results
+
+
+def split_kind(dataset):
+    """``test`` for ``d2kd_shapes_bench_test``: the last word of a dataset's name."""
+    return dataset.rsplit("_", 1)[-1]
 
 
 def _machine():
@@ -540,7 +556,10 @@ def _model_costs(results, work_dir, profile, size=LATENCY_SIZE):
 
 
 def benchmark_markdown(profile, tasks, results, model_costs, figures, command, results_path, left_out=(),
-                       unfinished=()):
+                       unfinished=(), reported=None):
+    """The profile's RESULTS section. ``results``: on the split each config evaluates (val, which
+    chooses); ``reported``: the same rows on the profile's first report split (held out), whose
+    tables follow each val table."""
     from benchmarks.report import TABLE_TITLES, main_table, paired_table, segm_table, targets
     from benchmarks.runner import finished_at
 
@@ -559,7 +578,10 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
         "COCO bbox metrics in percent on the val split. That split also chose the benchmark's "
         "schedule, learning rate and detector family (docs/RESULTS.md, \"Scale and schedule\") "
         "and the settings of rows labelled \"set after the results\"; no other loss weight or "
-        "method setting was tuned on it. Δ AP and gap closed: against the plain student, "
+        "method setting was tuned on it. "
+        + (f"Each table is followed by the same rows on the held-out split {profile.report_splits[0]}, "
+           "which chose nothing and only reports. " if reported is not None else "")
+        + "Δ AP and gap closed: against the plain student, "
         "gap = strongest teacher AP - plain student AP (no share is given for a gap under 1 AP). "
         "s / iter: median logged training iteration time; with `--jobs` above 1, runs share the "
         "machine, so compare costs with the overhead section rather than across rows.",
@@ -575,12 +597,19 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
     for table, title in TABLE_TITLES.items():
         if not any(r.row.table == table for r in results.values()):
             continue
-        lines += [f"### {title}", "", main_table(results, table), ""]
-        if table == "mask_rcnn":
-            lines += [segm_table(results, table), ""]
-        if table.startswith("sanity"):
-            lines += ["Seed-paired differences (seed k of a row against seed k of the row it is measured "
-                      "against: same start, data order and iterations):", "", paired_table(results, table), ""]
+        on_splits = [("", results)]
+        if reported is not None and any(r.row.table == table for r in reported.values()):
+            on_splits.append((profile.report_splits[0], reported))
+        for split, rows_on_split in on_splits:
+            where = f" on the held-out split {split} (reports only)" if split else (
+                " on val (chooses)" if reported is not None else "")
+            lines += [f"### {title}{where}", "", main_table(rows_on_split, table), ""]
+            if table == "mask_rcnn":
+                lines += [segm_table(rows_on_split, table), ""]
+            if any(len(r.seeds) > 1 for r in rows_on_split.values() if r.row.table == table):
+                lines += ["Seed-paired differences (seed k of a row against seed k of the row it is measured "
+                          "against: same start, data order and iterations):", "",
+                          paired_table(rows_on_split, table), ""]
     verdicts = targets(results)
     if verdicts:
         lines += ["### Targets", ""]
