@@ -234,11 +234,12 @@ def _json_number(value):
 
 
 def method_of(row: Row) -> str:
-    """The row's method in lower case: ``plain`` for a plain student, ``teacher`` /
+    """The row's method in lower case: ``plain`` for a plain student (``plain_same_compute`` for
+    one trained longer and measured against it), ``teacher`` /
     ``init`` for those roles, else the first word of its config's file name (``fitnet``,
     ``pkd``, ``mkd``, ``dfmsd``, ...; ``dfmsd_onestage`` for the one-stage DFMSD)."""
-    if row.role == "student":
-        return "plain"
+    if row.role == "student":  # a longer plain student measured against the plain one: more compute
+        return "plain_same_compute" if row.versus else "plain"
     if row.role in FIRST_ROLES:
         return row.role
     stem = row.config.rsplit("/", 1)[-1]

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 from benchmarks import plan
 from benchmarks.plan import CONVERGED_N, CONVERGED_SAME_COMPUTE, PROFILES, row_by_name
-from benchmarks.report import collect, results_document
+from benchmarks.report import collect, method_of, results_document
 from benchmarks.runner import plan_tasks
 from test_benchmark_results import _finished
 from test_benchmark_sanity import _value
@@ -94,6 +94,8 @@ def test_report_split_tables_and_document_by_hand(tmp_path):
     document = results_document(profile, test, "cmd", "today", "here", split="test", chosen_on=val)
     (entry,) = [r for r in document["rows"] if r["name"] == "conv_mkd"]
     assert document["split"] == "test" and entry["method"] == "mkd"
+    assert method_of(row_by_name(f"conv_student_{CONVERGED_SAME_COMPUTE * CONVERGED_N}")) == "plain_same_compute"
+    assert method_of(student) == "plain"
     assert entry["seeds"] == {"0": 10.0, "1": 9.0} and entry["val_seeds"] == {"0": 10.5, "1": 11.2}
     assert collect(tasks[:1] + [_finished(mkd, 0, 3.0)], rows, split="d2kd_shapes_bench_test").keys() == {
         f"conv_student_{CONVERGED_N}"}  # a run without the report split is left out of its tables
