@@ -6,6 +6,7 @@ import tempfile
 import pytest
 import torch
 
+from own_coco import write_own_coco
 from tool_runs import ROOT, load_tool
 
 sys.path.insert(0, ROOT)  # the benchmarks package (tooling beside tools/) for its tests
@@ -130,6 +131,14 @@ def synthetic_batch(num_images=2, size=(64, 64), num_classes=3, seed=0, masks=Fa
             )
         batch.append({"image": image, "instances": instances, "height": height, "width": width})
     return batch
+
+
+@pytest.fixture(scope="session")
+def own_coco(tmp_path_factory):
+    """A user's own COCO dataset (tests/own_coco.py): its folder, with train.json, val.json
+    and images/; declare it with ``own_coco.own_data(folder)``. Shared: tests copy it before
+    changing a file."""
+    return write_own_coco(tmp_path_factory.mktemp("own_coco"))
 
 
 @pytest.fixture

@@ -153,6 +153,24 @@ def test_amplitude_spectrum_and_pictures(tmp_path):
     assert (tmp_path / "att.png").stat().st_size > 1000 and out.endswith("att.png")
 
 
+def test_the_attention_picture_shows_the_input_image_first():
+    import matplotlib.pyplot as plt
+
+    from dfmsd.visualize import attention_figure
+
+    image = torch.zeros(3, 40, 48)
+    image[0] = 200.0  # the blue channel of a BGR input
+    fig = attention_figure(torch.randn(8, 5, 6), image=image)
+    assert len(fig.axes) == 5  # input, teacher feature, A^s, keep-mask, A^c
+    shown = np.asarray(fig.axes[0].get_images()[0].get_array())
+    assert shown.shape == (40, 48, 3) and (shown[..., 2] == 200).all() and (shown[..., :2] == 0).all()  # as RGB
+    assert fig.axes[1].get_images()[0].get_array().shape == (5, 6)  # the feature after it
+    plt.close(fig)
+    without = attention_figure(torch.randn(8, 5, 6))
+    assert len(without.axes) == 4
+    plt.close(without)
+
+
 def test_proportional_crop_keeps_aspect_and_size():
     crop = ProportionalCrop(0.5, 0.5)
     transforms = crop.get_transform(40, 80, np.random.default_rng(0))

@@ -226,5 +226,5 @@ def test_figure4_student_features_after_each_stage(setup, two_stage_run):
     )
     assert [os.path.basename(p) for p in written] == ["features.png"]
     with Image.open(written[0]) as image:
-        assert image.size == (520, 820)  # 2 levels x (teacher, after stage 1, after stage 2)
+        assert image.size == (780, 820)  # the input, then 2 levels x (teacher, after stage 1, after stage 2)
         assert len(set(image.convert("L").getdata())) > 50  # not a blank canvas

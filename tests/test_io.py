@@ -96,3 +96,23 @@ def test_an_export_after_a_killed_one_leaves_no_temporary_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model_final.pth", "student.pth"]
     assert torch.equal(torch.load(output, weights_only=True)["model"]["w"], torch.ones(3))
 
+
+
+def test_a_failed_block_removes_only_the_new_empty_folders(tmp_path):
+    before, new, written, untouched = (tmp_path / n for n in ("before", "new", "written", "untouched"))
+    before.mkdir()
+    with pytest.raises(RuntimeError, match="failed"):
+        with io.removing_new_empty_folders([str(before), str(new), str(new / "stage1"), str(written),
+                                            str(untouched)]):
+            (new / "stage1").mkdir(parents=True)  # as check_output_dir makes them
+            written.mkdir()
+            (written / "log.txt").write_text("a run's file")
+            raise RuntimeError("failed")
+    assert before.is_dir()  # there before: kept, even empty
+    assert not new.exists()  # made in the block and empty: removed, the deepest first
+    assert (written / "log.txt").is_file()  # holds a file: kept
+    assert not untouched.exists()
+
+    with io.removing_new_empty_folders([str(new)]):  # no error: nothing is removed
+        new.mkdir()
+    assert new.is_dir()

@@ -579,7 +579,7 @@ def test_pictures_of_the_run(retinanet_run, datasets_env, tmp_path):
     )
     assert [os.path.basename(p) for p in written] == ["features.png", "frequency_mask.png"]
     with Image.open(written[0]) as image:
-        assert image.size == (780, 820)  # 3 levels x (teacher, student, MKD student)
+        assert image.size == (1040, 820)  # the input, then 3 levels x (teacher, student, MKD student)
         assert len(set(image.convert("L").getdata())) > 50  # not a blank canvas
     with Image.open(written[1]) as image:
-        assert image.size == (1400, 350)  # 5 panels
+        assert image.size == (1680, 350)  # the input and 5 panels

@@ -6,15 +6,15 @@ a model that cannot be built (a negative loss weight) in a plain run, a box of n
 size (what detectron2's own mapper does with it), a run folder of another kind (a plain run
 into a staged run's folder and back), and the checks' warnings in the run's log.txt.
 
-The own COCO dataset of tests/test_own_coco_dataset.py: two classes (ids 3 and 7), 112 px."""
+The own COCO dataset of tests/own_coco.py (the ``own_coco`` fixture): two classes (ids 3 and 7), 112 px."""
 import json
 
 import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
-from test_own_coco_dataset import (CATEGORIES, MKD_CONFIG, SIZE, STUDENT_CONFIG, TEACHER_SIZE, own_data,
-                                   write_coco_split)
+from own_coco import CATEGORIES, SIZE, own_data, write_coco_split
+from test_own_coco_dataset import MKD_CONFIG, STUDENT_CONFIG, TEACHER_SIZE
 from tool_runs import run_tool, shrink_model
 
 from d2kd.config import ConfigError
@@ -25,11 +25,8 @@ STUDENT_OVERRIDES = shrink_model("model.student") + ["model.student.roi_heads.nu
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("newcomer_coco")
-    write_coco_split(root, "train", 4, seed=0)
-    write_coco_split(root, "val", 2, seed=1)
-    return root
+def dataset(own_coco):
+    return own_coco
 
 
 def _with_categories(dataset, folder, categories, annotations_of=None):
@@ -399,7 +396,7 @@ def test_the_checks_warnings_reach_a_staged_runs_log_txt(tmp_path):
     cfg = _load(DFMSD_CONFIG, [f"train.output_dir={out}"])
     args = default_argument_parser().parse_args(["--config-file", DFMSD_CONFIG])
 
-    def check(args, stage_cfg):
+    def check(args, stage_cfg, name_key):
         assert not (out / "log.txt").exists()
         where = stage_cfg.train.output_dir
         logging.getLogger("detectron2").warning("Dataset 'own_train': 1 of 8 boxes odd in %s", where)

@@ -1,77 +1,25 @@
 """A user's own COCO-format dataset, declared by overrides alone (the README's path):
 teacher training, MKD distillation, export and --eval-only through the real tools.
 
-The dataset is written here, not by the shapes generator: two classes with
-non-contiguous COCO ids (3 and 7), 112 px images.
+The dataset is the ``own_coco`` fixture (tests/own_coco.py), not the shapes generator's:
+two classes with non-contiguous COCO ids (3 and 7), 112 px images.
 """
 import json
 
-import cv2
-import numpy as np
 import pytest
+from own_coco import NUM_VAL, own_data, write_coco_split
 from tool_runs import read_metrics, run_tool, shrink_model
 
-CATEGORIES = [{"id": 3, "name": "square"}, {"id": 7, "name": "disk"}]
 TEACHER_CONFIG = "configs/Shapes/faster_rcnn_R18w64_FPN.py"
 MKD_CONFIG = "projects/MKD/configs/Shapes/mkd_R18w64_to_R18_faster_rcnn.py"
 STUDENT_CONFIG = "configs/Shapes/faster_rcnn_R18_FPN.py"
-SIZE = 112
-
-
-def write_coco_split(root, split, num_images, seed, extra_annotations=()):
-    """Images of squares and disks on noise under root/images, and root/<split>.json."""
-    rng = np.random.default_rng(seed)
-    (root / "images").mkdir(exist_ok=True)
-    images, annotations = [], []
-    for image_id in range(1, num_images + 1):
-        image = rng.integers(0, 80, (SIZE, SIZE, 3), dtype=np.uint8)
-        for k in range(2):
-            side = int(rng.integers(20, 40))
-            x, y = (int(v) for v in rng.integers(0, SIZE - side, 2))
-            category = CATEGORIES[k % 2]
-            color = (230, 60, 60) if category["name"] == "square" else (60, 230, 60)
-            if category["name"] == "square":
-                cv2.rectangle(image, (x, y), (x + side - 1, y + side - 1), color, -1)
-            else:
-                cv2.circle(image, (x + side // 2, y + side // 2), side // 2, color, -1)
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": category["id"],
-                                "bbox": [x, y, side, side], "area": side * side, "iscrowd": 0})
-        file_name = f"{split}_{image_id:03d}.png"
-        cv2.imwrite(str(root / "images" / file_name), image)
-        images.append({"id": image_id, "file_name": file_name, "width": SIZE, "height": SIZE})
-    for extra in extra_annotations:
-        annotations.append({"id": len(annotations) + 1, "iscrowd": 0, **extra})
-    path = root / f"{split}.json"
-    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": CATEGORIES}))
-    return path
-
-
-def own_data(root, train="own_train", val="own_val"):
-    """The README's overrides: declare both splits, point the loaders at them."""
-    return [
-        f"+datasets.{train}=[{root / 'train.json'},{root / 'images'}]",
-        f"+datasets.{val}=[{root / 'val.json'},{root / 'images'}]",
-        f"dataloader.train.dataset.names={train}",
-        f"dataloader.test.dataset.names={val}",
-        # the tests' small scale (the images' own 112 px; batch 2)
-        "dataloader.train.mapper.augmentations.0.short_edge_length=[112]",
-        "dataloader.test.mapper.augmentations.0.short_edge_length=112",
-        "dataloader.train.total_batch_size=2",
-        "dataloader.train.num_workers=0",
-        "dataloader.test.num_workers=0",
-    ]
-
-
 SCHEDULE = ["train.max_iter=2", "train.log_period=1", "train.checkpointer.period=2"]
 TEACHER_SIZE = ["backbone.bottom_up.stages.base_width=8", "backbone.out_channels=24"]
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("own_coco")
-    write_coco_split(root, "train", 6, seed=0)
-    write_coco_split(root, "val", 3, seed=1)
-    return root
+def dataset(own_coco):
+    return own_coco
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +132,7 @@ def test_a_config_files_dict_declaration_registers_with_detectron2(dataset):
     assert register_config_datasets(cfg) == ["own_dict_val"]
     assert register_config_datasets(cfg) == ["own_dict_val"]  # the same files again: a no-op
     records = DatasetCatalog.get("own_dict_val")
-    assert len(records) == 3 and sum(len(r["annotations"]) for r in records) == 6
+    assert len(records) == NUM_VAL and sum(len(r["annotations"]) for r in records) == 2 * NUM_VAL
     # COCO ids 3 and 7 map to detectron2's contiguous 0 and 1
     assert {a["category_id"] for r in records for a in r["annotations"]} == {0, 1}
     assert MetadataCatalog.get("own_dict_val").thing_classes == ["square", "disk"]

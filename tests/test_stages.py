@@ -250,3 +250,59 @@ def test_two_stages_handoff_interruption_and_resume(tmp_path, tiny_datasets):
     )
     assert (stage1 / "stage_result.json").exists()
     assert rows[0]["results"]["bbox/AP"] == pytest.approx(summary[0]["results"]["bbox/AP"])
+
+
+# ---- a run that fails before its stages train ----------------------------------------------
+
+
+def test_a_stage_that_cannot_be_built_leaves_no_empty_stage_folder(tmp_path, tiny_datasets):
+    """Stage 2's model cannot be built (a negative loss weight): a Config error before anything
+    trains, and the stage folders that the checks made are gone (the run's own too, when the
+    run made it)."""
+    tool = load_tool("lazyconfig_train_net")
+    cfg = _stages_cfg(tmp_path)
+    _write_teachers(cfg)
+    cfg.stages[1].model = dict(distill_losses=[L(FitNetLoss)(in_features=["p3", "p4"], weight=-1.0)])
+    path = tmp_path / "config.yaml"
+    LazyConfig.save(cfg, str(path))
+    args = default_argument_parser().parse_args(["--config-file", str(path)])
+    run = tmp_path / "run"
+    made = []
+
+    def check(args, stage_cfg, name_key):  # the tool's checks, which make each stage's folder
+        tool.check_before_training(args, stage_cfg, name_key)
+        made.append(os.path.isdir(stage_cfg.train.output_dir))
+
+    def do_train(*args, **kwargs):
+        pytest.fail("a stage trained")
+
+    with pytest.raises(ConfigError, match=r"^Stage 2 \(strong\): model cannot be built: ValueError: .*weight"):
+        run_stages(args, LazyConfig.load(str(path)), do_train=do_train, check=check)
+    assert made == [True, True]  # the checks made both stage folders ...
+    assert not run.exists()  # ... and the failed run removed them, and its own folder
+
+    # through the tool, into a folder that was there before: it stays (empty), no stage folder
+    run.mkdir()
+    with pytest.raises(ConfigError, match=r"^Stage 2 \(strong\): model cannot be built"):
+        tool.main(args)
+    assert run.is_dir() and list(run.iterdir()) == []
+
+
+def test_stage_key_names_a_key_as_the_user_sets_it(tmp_path):
+    from d2kd.config.stages import stage_key
+
+    cfg = _stages_cfg(tmp_path)
+    # stage 1 declares its teacher: its keys are the stage's
+    assert stage_key(cfg, 0, "model.teachers.weights") == "stages.0.model.teachers.weights"
+    assert stage_key(cfg, 0, "model.teachers.model.num_classes") == "stages.0.model.teachers.model.num_classes"
+    # stage 2 takes the top-level teacher; stage 1 the top-level student and losses
+    assert stage_key(cfg, 1, "model.teachers.weights") == "model.teachers.weights"
+    assert stage_key(cfg, 0, "model.student.num_classes") == "model.student.num_classes"
+    assert stage_key(cfg, 0, "model.distill_losses.0.weight") == "model.distill_losses.0.weight"
+    assert stage_key(cfg, 1, "train.max_iter") == "stages.1.train.max_iter"
+    assert stage_key(cfg, 0, "train.max_iter") == "train.max_iter"
+    # a LazyCall node or a list replaces the value whole: every key under it is the stage's
+    cfg.stages[1].model = L(DistillationDetector)(student=_tiny_model_cfg(), teachers=None, distill_losses=[])
+    assert stage_key(cfg, 1, "model.student.num_classes") == "stages.1.model.student.num_classes"
+    cfg.stages[0].model.distill_losses = [L(FitNetLoss)(in_features=["p3"])]
+    assert stage_key(cfg, 0, "model.distill_losses.0.weight") == "stages.0.model.distill_losses.0.weight"

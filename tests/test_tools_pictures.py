@@ -82,6 +82,44 @@ def test_plot_losses_errors(tmp_path):
         plot_losses.read_metrics(str(tmp_path / "bad.json"))
 
 
+def _per_level_records(terms=("spatial", "channel", "sfa"), levels=("p2", "p3", "p4", "p5")):
+    """Two iterations of a run with len(terms) x len(levels) distillation keys (12 by default)."""
+    return [{"iteration": it, "total_loss": 1.0,
+             **{f"loss_dfmsd_{t}_{lvl}": 0.1 * (i + 1) + it for i, (t, lvl) in
+                enumerate((t, lvl) for t in terms for lvl in levels)}} for it in (0, 1)]
+
+
+def test_every_curve_of_a_per_level_loss_plot_has_its_own_colour():
+    import matplotlib.pyplot as plt
+
+    _, per_level = plot_losses.loss_series(_per_level_records(), per_level=True)
+    assert len(per_level) == 12
+    fig = plot_losses.loss_figure({"total_loss": ([0, 1], [1.0, 1.0])}, per_level)
+    lines = fig.axes[1].get_lines()
+    assert [line.get_label() for line in lines] == list(per_level)
+    assert len({line.get_color() for line in lines}) == 12
+    plt.close(fig)
+    # matplotlib's default cycle, which the plot used before, repeats after 10 curves
+    assert len({c["color"] for c, _ in zip(plt.rcParams["axes.prop_cycle"], range(12))}) == 10
+    for n in (1, 10, 12, 20, 25, 60, 75):
+        assert len(set(plot_losses.distinct_colors(n))) == n
+
+
+def test_diagnostics_curves_have_distinct_colours_shared_by_both_panels():
+    import matplotlib.pyplot as plt
+
+    records = [{"iteration": it, **{f"grad_{kind}/{term}/{part}": 0.5 + it for kind in ("ratio", "cos")
+                                    for term in ("fitnet", "pkd", "mgd", "cwd") for part in ("backbone", "neck", "heads")}}
+               for it in (1, 2)]
+    fig = plot_diagnostics.diagnostics_figure(records)
+    left, right = fig.axes[:2]
+    colours = {line.get_label(): line.get_color() for line in left.get_lines() if line.get_label()[0] != "_"}
+    assert len(colours) == 12 and len(set(colours.values())) == 12
+    assert all(colours[line.get_label()] == line.get_color() for line in right.get_lines()
+               if line.get_label() in colours)
+    plt.close(fig)
+
+
 # ------------------------------------------------------------ visualize_features
 
 
@@ -125,6 +163,43 @@ def test_frequency_mask_picture(tmp_path):
     x = torch.randn(1, 4, 10, 12, generator=torch.Generator().manual_seed(2))
     path = visualize.render_frequency_mask(x, 0.5, str(tmp_path / "fm.png"), seed=0)
     assert _png(path) == (1400, 350)  # 5 panels of 2.8 x 3.5 inch
+    image = np.zeros((80, 96, 3), dtype=np.uint8)
+    path = visualize.render_frequency_mask(x, 0.5, str(tmp_path / "fm_image.png"), seed=0, image=image)
+    assert _png(path) == (1680, 350)  # the input image first: 6 panels
+
+
+def test_input_rgb_turns_a_bgr_input_into_an_rgb_picture():
+    bgr = torch.zeros(3, 4, 5)
+    bgr[0] = 255.0  # blue in BGR
+    bgr[2, 0, 0] = 300.0  # out of range: clipped
+    rgb = visualize.input_rgb({"image": bgr}, "BGR")
+    assert rgb.shape == (4, 5, 3) and rgb.dtype == np.uint8
+    assert (rgb[..., 2] == 255).all() and rgb[0, 0, 0] == 255 and rgb[1, 1, 0] == 0
+    assert (visualize.input_rgb({"image": bgr}, "RGB")[..., 0] == 255).all()
+
+
+def test_feature_grid_shows_the_input_image_beside_the_features(tmp_path):
+    import matplotlib.pyplot as plt
+
+    g = torch.Generator().manual_seed(0)
+    rows = {
+        "teacher": {"p3": torch.randn(8, 12, 16, generator=g), "p4": torch.randn(8, 6, 8, generator=g)},
+        "student": {"p3": torch.randn(4, 12, 16, generator=g), "p4": None},
+    }
+    image = (np.arange(96 * 128 * 3) % 251).astype(np.uint8).reshape(96, 128, 3)
+    fig = visualize.feature_grid_figure(rows, image=image)
+    panels = fig.axes
+    assert len(panels) == 1 + 2 * 2  # the input image, then 2 models x 2 levels
+    shown = panels[0].get_images()[0].get_array()
+    assert shown.shape == (96, 128, 3) and np.array_equal(np.asarray(shown), image)
+    # its column spans both rows, left of every feature panel
+    spec = panels[0].get_subplotspec()
+    assert (spec.rowspan, spec.colspan) == (range(0, 2), range(0, 1))
+    assert [(ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start) for ax in panels[1:]] == [
+        (0, 1), (0, 2), (1, 1), (1, 2)]
+    plt.close(fig)
+    path = visualize.render_feature_grid(rows, str(tmp_path / "grid.png"), image=image)
+    assert _png(path) == (780, 560)  # one column more than without the image
 
 
 # ------------------------------------------------------------ plot_diagnostics

@@ -57,15 +57,15 @@ from d2kd.config import (
 )
 from d2kd.data import verify_images
 from d2kd.data.checks import box_problems, verify_mode
-from d2kd.engine.build import build_eval_model, build_model
+from d2kd.engine.build import build_eval_model, build_model, teacher_configs
 from d2kd.engine.diagnostics import DistillDiagnostics
 from d2kd.engine.hooks import (DistillWeightSchedule, LossExplosionError, LossExplosionGuard, TeacherInheritance,
                                unwrap_model)
 from d2kd.engine.launch import launch
 from d2kd.engine.stages import run_stages
-from d2kd.modeling import PairingError, Teacher, WeightsError
+from d2kd.modeling import PairingError, WeightsError
 from d2kd.utils.env import resolve_device
-from d2kd.utils.io import atomic_write_text
+from d2kd.utils.io import atomic_write_text, removing_new_empty_folders
 from d2kd.utils.logger import buffered_warnings, setup_project_loggers, write_to_log_file
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
@@ -81,8 +81,6 @@ from detectron2.engine import (
 from detectron2.engine.defaults import create_ddp_model
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
-from detectron2.utils.registry import locate
-from omegaconf import DictConfig, ListConfig
 
 logger = logging.getLogger("detectron2")
 
@@ -190,42 +188,28 @@ TEACHER_WEIGHTS_FIX = (
 )
 
 
-def _is_teacher_node(node) -> bool:
-    target = node.get("_target_", None)
-    if isinstance(target, str):
-        try:
-            target = locate(target)
-        except Exception:  # noqa: BLE001  (instantiate() reports unknown targets itself)
-            return False
-    return isinstance(target, type) and issubclass(target, Teacher)
-
-
-def check_teacher_weights(node, key="model"):
+def check_teacher_weights(node, key="model", name_key=lambda key: key):
     """Every ``L(Teacher)(weights=...)`` under ``node`` (a config tree, named ``key``)
-    names an existing file; the teacher configs under ``stages`` are checked per stage."""
-    if isinstance(node, DictConfig):
-        if _is_teacher_node(node):
-            weights = node.get("weights", None)
-            if not weights:
-                raise ConfigError(
-                    f"{key}.weights is not set. {TEACHER_WEIGHTS_FIX}: {key}.weights=<path>."
-                )
-            if "://" not in str(weights) and not os.path.isfile(str(weights)):
-                raise ConfigError(
-                    f"Teacher weights {key}.weights={str(weights)!r} do not exist. "
-                    f"{TEACHER_WEIGHTS_FIX}, or pass {key}.weights=<path> of an existing checkpoint."
-                )
-        children = node.items_ex(resolve=False)
-    elif isinstance(node, ListConfig):
-        children = enumerate(node)
-    else:
-        return
-    for name, child in children:
-        check_teacher_weights(child, f"{key}.{name}")
+    names an existing file; the message names each key as ``name_key`` spells it (a SAL
+    stage's: :func:`d2kd.config.stages.stage_key`)."""
+    for teacher_key, teacher in teacher_configs(node, key):
+        weights_key = name_key(f"{teacher_key}.weights")
+        weights = teacher.get("weights", None)
+        if not weights:
+            raise ConfigError(f"{weights_key} is not set. {TEACHER_WEIGHTS_FIX}: {weights_key}=<path>.")
+        if "://" not in str(weights) and not os.path.isfile(str(weights)):
+            raise ConfigError(
+                f"Teacher weights {weights_key}={str(weights)!r} do not exist. "
+                f"{TEACHER_WEIGHTS_FIX}, or pass {weights_key}=<path> of an existing checkpoint."
+            )
 
 
-def check_before_training(args, cfg):
-    """Fail fast, with a message naming the fix, on anything that would fail later."""
+def check_before_training(args, cfg, name_key=lambda key: key):
+    """Fail fast, with a message naming the fix, on anything that would fail later.
+
+    ``name_key`` spells a key of ``cfg`` as the user sets it: for a stage of a staged (SAL)
+    run, :func:`run_stages` passes :func:`d2kd.config.stages.stage_key`, so that the weak
+    first-stage teacher of DFMSD is ``stages.0.model.teachers.weights``."""
     try:
         cfg.train.device = resolve_device(cfg.train.get("device", None))
     except ValueError as e:
@@ -243,7 +227,7 @@ def check_before_training(args, cfg):
     if cfg.train.init_checkpoint != init:
         logger.warning("train.init_checkpoint=%s is a run folder: loading %s", init, cfg.train.init_checkpoint)
     if not args.eval_only:  # evaluation runs the student alone: no teacher is built
-        check_teacher_weights(cfg.model)
+        check_teacher_weights(cfg.model, name_key=name_key)
     check_train_values(cfg)
     check_output_dir(cfg.train.output_dir)
     check_min_input_size(cfg)
@@ -347,6 +331,15 @@ def main(args):
     run_dir = cfg.train.output_dir
     if args.eval_only:  # every process takes the main process's choice
         cfg.train.output_dir = comm.all_gather(eval_output_dir(run_dir))[0]
+    # the checks make the output folder; a run that fails before writing into it removes it
+    with removing_new_empty_folders([cfg.train.output_dir]):
+        run_or_evaluate(args, cfg, run_dir)
+
+
+def run_or_evaluate(args, cfg, run_dir):
+    """A plain run of ``cfg`` (or ``--eval-only``): the checks and the model build before
+    anything is written to ``train.output_dir``, then detectron2's set-up and the training
+    (or the evaluation and its ``results.json``)."""
     # the checks' warnings (odd boxes, a teacher's class count) come before log.txt exists:
     # kept, and added to it once default_setup writes it
     with buffered_warnings() as check_warnings:

@@ -25,7 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot_losses import read_metrics, save_figure  # noqa: E402
+from plot_losses import distinct_colors, read_metrics, save_figure  # noqa: E402
 
 KINDS = ("grad_ratio", "grad_cos", "grad_norm")
 Series = Dict[Tuple[str, str], Tuple[List[int], List[float]]]
@@ -70,16 +70,25 @@ def summary_table(records: Sequence[dict]) -> str:
 
 def plot_diagnostics(records: Sequence[dict], output: str, title: str = "") -> str:
     """Two panels, gradient ratios (log scale) and cosines, into the PNG file ``output``."""
+    return save_figure(diagnostics_figure(records), output, title)
+
+
+def diagnostics_figure(records: Sequence[dict]):
+    """The figure of :func:`plot_diagnostics`: a curve per term and part, in one colour in both
+    panels, no two curves alike."""
     ratios, cosines = diagnostics_series(records, "grad_ratio"), diagnostics_series(records, "grad_cos")
     if not ratios:
         raise ValueError("No gradient diagnostics to plot: train with train.distill_diagnostics_period=<N>")
     fig, (left, right) = plt.subplots(1, 2, figsize=(12.8, 4.4))
+    names = sorted(set(ratios) | set(cosines))
+    colors = dict(zip(names, distinct_colors(len(names))))  # a term and part: one colour in both panels
     for ax, series, label in ((left, ratios, "grad norm, term / detection"),
                               (right, cosines, "cosine with the detection gradient")):
         for (term, part), (iters, values) in series.items():
             if part == "heads" and ax is left and not any(values):
                 continue  # distillation does not reach the heads: a flat zero
-            ax.plot(iters, values, label=f"{term} / {part}", marker="o" if len(iters) < 10 else None)
+            ax.plot(iters, values, label=f"{term} / {part}", marker="o" if len(iters) < 10 else None,
+                    color=colors[(term, part)])
         ax.set_xlabel("iteration")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
@@ -88,7 +97,7 @@ def plot_diagnostics(records: Sequence[dict], output: str, title: str = "") -> s
     left.axhline(1.0, color="#888", linewidth=0.8)
     right.axhline(0.0, color="#888", linewidth=0.8)
     right.set_ylim(-1.05, 1.05)
-    return save_figure(fig, output, title)
+    return fig
 
 
 def main(argv=None) -> str:

@@ -12,7 +12,9 @@ plotted as ``loss_mkd_fea``)::
     python tools/plot_losses.py output/dfmsd/stage2/metrics.json --per-level --log-y
 
 The values are those detectron2 wrote: medians over the writer's window.
-When a run was resumed, the last value written for an iteration wins.
+When a run was resumed, the last value written for an iteration wins. Every
+curve of a panel has its own colour (:func:`distinct_colors`), also with
+``--per-level``'s many curves.
 """
 import argparse
 import json
@@ -26,6 +28,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 LEVEL_SUFFIX = re.compile(r"^(loss_.+)_(p\d+)$")
@@ -94,6 +97,43 @@ def loss_series(records: Sequence[dict], per_level: bool = False) -> Tuple[Serie
     return _sorted(detection), _sorted(distillation)
 
 
+# qualitative colormaps, in the order their colours are handed out: 10, then 20, then 60 colours
+_QUALITATIVE = (("tab10",), ("tab20",), ("tab20", "tab20b", "tab20c"))
+
+
+def distinct_colors(n: int) -> List[tuple]:
+    """``n`` RGBA colours, no two alike: matplotlib's default cycle (tab10) up to 10, tab20 up
+    to 20, tab20 + tab20b + tab20c up to 60, beyond that ``n`` evenly spaced hues. (The
+    default colour cycle repeats after 10 curves: a per-level plot has 15 or more.)"""
+    for names in _QUALITATIVE:
+        colors = [tuple(c) for name in names for c in matplotlib.colormaps[name].colors]
+        if n <= len(colors):
+            return colors[:n]
+    hsv = np.stack([np.arange(n) / n, np.full(n, 0.85), np.full(n, 0.85)], axis=1)
+    return [(*rgb, 1.0) for rgb in matplotlib.colors.hsv_to_rgb(hsv).tolist()]
+
+
+def loss_figure(detection: Series, distillation: Series, log_y: bool = False):
+    """The figure of :func:`plot_losses`: one panel per non-empty group, a colour per curve."""
+    if not detection and not distillation:
+        raise ValueError("No loss values to plot (is this the metrics.json of a training run?)")
+    panels = [(n, s) for n, s in (("detection", detection), ("distillation", distillation)) if s]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.4), squeeze=False)
+    for ax, (name, series) in zip(axes[0], panels):
+        for color, (key, (iters, values)) in zip(distinct_colors(len(series)), series.items()):
+            marker = "o" if len(iters) < 10 else None
+            ax.plot(iters, values, label=key, marker=marker, linewidth=1.4, color=color)
+        ax.set_title(f"{name} losses")
+        ax.set_xlabel("iteration")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("loss (weighted, as summed into total_loss)")
+        if log_y:
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, ncol=1 if len(series) <= 12 else 2)
+    return fig
+
+
 def plot_losses(
     detection: Series,
     distillation: Series,
@@ -102,23 +142,7 @@ def plot_losses(
     log_y: bool = False,
 ) -> str:
     """Draw the two panels into the PNG file ``output``; returns its path."""
-    if not detection and not distillation:
-        raise ValueError("No loss values to plot (is this the metrics.json of a training run?)")
-    panels = [(n, s) for n, s in (("detection", detection), ("distillation", distillation)) if s]
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.4), squeeze=False)
-    for ax, (name, series) in zip(axes[0], panels):
-        for key, (iters, values) in series.items():
-            marker = "o" if len(iters) < 10 else None
-            ax.plot(iters, values, label=key, marker=marker, linewidth=1.4)
-        ax.set_title(f"{name} losses")
-        ax.set_xlabel("iteration")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("loss (weighted, as summed into total_loss)")
-        if log_y:
-            ax.set_yscale("log")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    return save_figure(fig, output, title)
+    return save_figure(loss_figure(detection, distillation, log_y), output, title)
 
 
 def save_figure(fig, output: str, title: str = "") -> str:

@@ -1,17 +1,18 @@
 #!/usr/bin/env python
 """Render what distillation does to the features, for one image, as PNG files.
 
-``features.png``: one row per model (each teacher of the config, then each
-``--student``), one column per FPN level; each panel is the feature map of
-that level reduced over channels (``--reduce mean``, the default, or ``abs``:
-mean absolute value), cropped to the image (no padding), on its own
-min-max colour scale. Teacher levels are matched to student levels by
-stride, as the distillation core pairs them.
+``features.png``: the input image (as the models see it, after the test
+mapper's resize) at the left, then one row per model (each teacher of the
+config, then each ``--student``), one column per FPN level; each panel is the
+feature map of that level reduced over channels (``--reduce mean``, the
+default, or ``abs``: mean absolute value), cropped to the image (no padding),
+on its own min-max colour scale. Teacher levels are matched to student levels
+by stride, as the distillation core pairs them.
 
 ``frequency_mask.png`` (``--frequency-mask``, MKD's L_FDMD): for one level
 (``--mask-level``) of one student (``--mask-student``; default the first),
-the feature, its spectrum log|FFT2| (fft-shifted, low frequencies in the
-centre), the random keep-mask M of
+the input image, the feature, its spectrum log|FFT2| (fft-shifted, low
+frequencies in the centre), the random keep-mask M of
 :func:`d2kd.losses.functional.frequency_mask` (shifted the same way), the
 masked spectrum log|M * FFT2|, and the masked feature Re(IFFT2(M * FFT2)).
 
@@ -68,11 +69,60 @@ def _show(ax, image: np.ndarray, title: str, cmap: str = "viridis") -> None:
     ax.set_yticks([])
 
 
+def input_rgb(inputs: dict, data_format: str = "BGR") -> np.ndarray:
+    """The image of a detectron2 input dict, (3, H, W) in ``data_format`` on 0-255, as an
+    (H, W, 3) RGB uint8 array for a picture."""
+    x = inputs["image"].detach().cpu().float().clamp(0, 255)
+    if data_format == "BGR":
+        x = x.flip(0)
+    return x.permute(1, 2, 0).numpy().astype(np.uint8)
+
+
+def _show_input(ax, image: np.ndarray) -> None:
+    ax.imshow(image)
+    ax.set_title(f"input image\n{tuple(image.shape[:2])}", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def feature_grid_figure(
+    rows: Mapping[str, Mapping[str, Optional[torch.Tensor]]],
+    reduce: str = "mean",
+    title: str = "",
+    image: Optional[np.ndarray] = None,
+):
+    """The figure of :func:`render_feature_grid`: a panel per model and level, after the
+    input ``image`` (an (H, W, 3) RGB array, :func:`input_rgb`) when given, in a first
+    column of its own that spans the rows."""
+    if not rows:
+        raise ValueError("render_feature_grid needs at least one row")
+    columns = list(next(iter(rows.values())).keys())
+    if not columns or any(list(r.keys()) != columns for r in rows.values()):
+        raise ValueError("every row needs the same, non-empty, list of levels")
+    first = 0 if image is None else 1  # the column of the first level
+    fig = plt.figure(figsize=(2.6 * (len(columns) + first), 2.6 * len(rows) + 0.4))
+    grid = fig.add_gridspec(len(rows), len(columns) + first)
+    if image is not None:
+        _show_input(fig.add_subplot(grid[:, 0]), image)
+    for i, (label, features) in enumerate(rows.items()):
+        for j, (level, feature) in enumerate(features.items()):
+            ax = fig.add_subplot(grid[i, first + j])
+            if feature is None:
+                ax.axis("off")
+                ax.set_title(f"{label}\n{level}: n/a", fontsize=9)
+                continue
+            _show(ax, reduce_channels(feature, reduce), f"{label}\n{level} {tuple(feature.shape[-2:])}")
+    fig.suptitle(title or f"FPN features, channel {reduce}, per-panel min-max")
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the suptitle
+    return fig
+
+
 def render_feature_grid(
     rows: Mapping[str, Mapping[str, Optional[torch.Tensor]]],
     output: str,
     reduce: str = "mean",
     title: str = "",
+    image: Optional[np.ndarray] = None,
 ) -> str:
     """Draw a grid of channel-reduced feature maps into the PNG ``output``.
 
@@ -81,29 +131,12 @@ def render_feature_grid(
             or ``None`` for a level the model does not have (left blank). Every
             row must have the same column labels, in the same order.
         reduce: ``"mean"`` or ``"abs"``, see :func:`reduce_channels`.
+        image: the input image, (H, W, 3) RGB (:func:`input_rgb`), drawn at the left.
 
     Returns:
         ``output``.
     """
-    if not rows:
-        raise ValueError("render_feature_grid needs at least one row")
-    columns = list(next(iter(rows.values())).keys())
-    if not columns or any(list(r.keys()) != columns for r in rows.values()):
-        raise ValueError("every row needs the same, non-empty, list of levels")
-    fig, axes = plt.subplots(
-        len(rows), len(columns), figsize=(2.6 * len(columns), 2.6 * len(rows) + 0.4), squeeze=False
-    )
-    for i, (label, features) in enumerate(rows.items()):
-        for j, (level, feature) in enumerate(features.items()):
-            ax = axes[i][j]
-            if feature is None:
-                ax.axis("off")
-                ax.set_title(f"{label}\n{level}: n/a", fontsize=9)
-                continue
-            _show(ax, reduce_channels(feature, reduce), f"{label}\n{level} {tuple(feature.shape[-2:])}")
-    fig.suptitle(title or f"FPN features, channel {reduce}, per-panel min-max")
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the suptitle
-    return _save(fig, output)
+    return _save(feature_grid_figure(rows, reduce, title, image), output)
 
 
 def draw_keep_mask(shape: Sequence[int], zeta: float, seed: int) -> torch.Tensor:
@@ -151,12 +184,18 @@ def frequency_mask_panels(
 
 
 def render_frequency_mask(
-    feature: torch.Tensor, zeta: float, output: str, seed: int = 0, title: str = ""
+    feature: torch.Tensor, zeta: float, output: str, seed: int = 0, title: str = "",
+    image: Optional[np.ndarray] = None,
 ) -> str:
-    """Draw a (1, C, H, W) feature before and after MKD's frequency mask into ``output``."""
+    """Draw a (1, C, H, W) feature before and after MKD's frequency mask into ``output``,
+    after the input ``image`` ((H, W, 3) RGB, :func:`input_rgb`) when given."""
     panels = frequency_mask_panels(feature, zeta, seed)
     kept = float(panels["mask"].mean())
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.8 * len(panels), 3.5), squeeze=False)
+    first = 0 if image is None else 1
+    width = round(2.8 * (len(panels) + first), 6)  # 2.8 x 6 is 16.799..., which saves as 1679 px
+    fig, axes = plt.subplots(1, len(panels) + first, figsize=(width, 3.5), squeeze=False)
+    if image is not None:
+        _show_input(axes[0][0], image)
     captions = {
         "feature": "student feature\n(channel mean)",
         "spectrum": "log |FFT2|\n(shifted)",
@@ -164,8 +203,8 @@ def render_frequency_mask(
         "masked spectrum": "log |M * FFT2|\n(shifted)",
         "masked feature": "Re(IFFT2(M * FFT2))\n(channel mean)",
     }
-    for ax, (name, image) in zip(axes[0], panels.items()):
-        _show(ax, image, captions[name], cmap="gray" if name == "mask" else "viridis")
+    for ax, (name, panel) in zip(axes[0][first:], panels.items()):
+        _show(ax, panel, captions[name], cmap="gray" if name == "mask" else "viridis")
     fig.suptitle(title or "MKD frequency-domain mask (L_FDMD, eq. 2-3)")
     fig.tight_layout(rect=(0, 0, 1, 0.9))  # room for the suptitle
     return _save(fig, output)
@@ -325,8 +364,9 @@ def main(argv=None) -> List[str]:
         rows[label] = {
             f"{lvl} (stride {by_name[lvl]})": feats.get(by_name[lvl], (None, None))[1] for lvl in levels
         }
+    image = input_rgb(inputs, data_format)
     written = [
-        render_feature_grid(rows, os.path.join(args.output_dir, "features.png"), reduce=args.reduce)
+        render_feature_grid(rows, os.path.join(args.output_dir, "features.png"), reduce=args.reduce, image=image)
     ]
     if args.frequency_mask:
         label = args.mask_student or next(iter(students))
@@ -344,6 +384,7 @@ def main(argv=None) -> List[str]:
                 os.path.join(args.output_dir, "frequency_mask.png"),
                 seed=args.seed,
                 title=f"{label}, {level}: MKD frequency-domain mask (L_FDMD)",
+                image=image,
             )
         )
     for path in written:

@@ -9,7 +9,7 @@ import os
 
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["stage_dir_name", "stage_name", "stage_config"]
+__all__ = ["stage_dir_name", "stage_name", "stage_config", "stage_key"]
 
 
 def stage_dir_name(index: int) -> str:
@@ -52,3 +52,27 @@ def stage_config(cfg, index: int):
     if index > 0 and "init_checkpoint" not in overrides.get("train", {}):
         out.train.init_checkpoint = ""
     return out
+
+
+def _replaced_whole(value) -> bool:
+    """Whether a stage's override ``value`` replaces the top-level value whole (a LazyCall
+    node, a list or a plain value) rather than being merged into it key by key."""
+    return not isinstance(value, dict) or "_target_" in value
+
+
+def stage_key(cfg, index: int, key: str) -> str:
+    """The override that sets ``key`` (a dotted path of a stage's config, e.g.
+    ``model.teachers.weights``) in stage ``index`` (0-based), as the user writes it:
+    ``stages.<index>.<key>`` where the stage's own overrides give that value, or replace a
+    node above it whole (DFMSD's first stage declares its weak teacher,
+    ``stages.0.model.teachers``); else ``key`` itself, the top-level value that the stage
+    takes over (as do the other stages that do not set it)."""
+    stage = cfg.stages[index]
+    node = OmegaConf.to_container(stage, resolve=False) if isinstance(stage, DictConfig) else dict(stage)
+    for part in key.split("."):
+        if part not in node:  # node is a dict merged into the top level's: the key is not overridden
+            return key
+        node = node[part]
+        if _replaced_whole(node):
+            return f"stages.{index}.{key}"
+    return f"stages.{index}.{key}"

@@ -10,7 +10,7 @@ alike, never a traceback after ``config.yaml`` and ``log.txt`` were written.
 (:func:`build_eval_model`): a DistillationDetector's inference is its student's,
 so the teachers are not built and their checkpoints are not needed.
 """
-from typing import List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from omegaconf import DictConfig, ListConfig
 
@@ -62,10 +62,10 @@ def is_distillation_config(model_cfg) -> bool:
     return target is not None and issubclass(target, DistillationDetector)
 
 
-def _weights_message(model_cfg, key: str, error: WeightsError) -> str:
+def _weights_message(model_cfg, key: str, error: WeightsError, name_key: Callable[[str], str]) -> str:
     """The WeightsError's message, its fix naming the config keys where the file is a
     teacher's: ``<teacher>.model.roi_heads.num_classes=N`` for a class count that differs,
-    the weights key for a distillation run's checkpoint."""
+    the weights key for a distillation run's checkpoint (each key as ``name_key`` spells it)."""
     path = getattr(error, "path", "")
     teachers = [(k, node) for k, node in teacher_configs(model_cfg, key)
                 if path and str(node.get("weights", "")) == path]
@@ -74,13 +74,15 @@ def _weights_message(model_cfg, key: str, error: WeightsError) -> str:
         return str(error)
     teacher_key, node = teachers[0]
     if error.from_distillation:
-        fix = mismatch_fix(path, None, True, weights_key=f"{teacher_key}.weights")
+        fix = mismatch_fix(path, None, True, weights_key=name_key(f"{teacher_key}.weights"))
     else:
-        keys = [k for k, _ in num_classes_keys(node.get("model"), f"{teacher_key}.model")]
-        fix = mismatch_fix(path, error.file_num_classes, False, keys or [f"{teacher_key}.model.num_classes"])
+        keys = [name_key(k) for k, _ in num_classes_keys(node.get("model"), f"{teacher_key}.model")]
+        fix = mismatch_fix(path, error.file_num_classes, False,
+                           keys or [name_key(f"{teacher_key}.model.num_classes")])
     return f"{error.summary} {fix}" if error.summary else f"{error} {fix}"
 
-def build_model(model_cfg, key: str = "model"):
+
+def build_model(model_cfg, key: str = "model", name_key: Optional[Callable[[str], str]] = None):
     """``instantiate(model_cfg)``; whatever stops the build is a ConfigError naming the fix.
 
     Weights that do not fit their model config (a teacher's checkpoint, ``student_weights``)
@@ -88,13 +90,18 @@ def build_model(model_cfg, key: str = "model"):
     distiller cannot pair keep theirs; any other ValueError, TypeError, KeyError or OSError
     raised while building (a negative loss weight, an unknown argument) is named with its
     type.
+
+    Args:
+        key: the config key of ``model_cfg``.
+        name_key: how the user spells a key under it, when not as it is (a SAL stage's model:
+            :func:`d2kd.config.stages.stage_key`, e.g. ``stages.0.model.teachers.weights``).
     """
     try:
         return instantiate(model_cfg)
     except ConfigError:
         raise
     except WeightsError as e:
-        raise ConfigError(_weights_message(model_cfg, key, e)) from e
+        raise ConfigError(_weights_message(model_cfg, key, e, name_key or (lambda k: k))) from e
     except PairingError as e:
         raise ConfigError(str(e)) from e
     except (ValueError, TypeError, KeyError, OSError) as e:

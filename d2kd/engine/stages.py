@@ -38,6 +38,7 @@ the stages' evaluation results (logged, and written to
 ``<train.output_dir>/stages_summary.{json,md}``).
 """
 import copy
+import functools
 import json
 import logging
 import os
@@ -52,10 +53,10 @@ from detectron2.utils import comm
 from detectron2.utils.env import seed_all_rng
 
 from ..config import ConfigError, check_output_dir, check_run_folder
-from ..config.stages import stage_config, stage_dir_name, stage_name
+from ..config.stages import stage_config, stage_dir_name, stage_key, stage_name
 from ..modeling.checkpoint import WeightsError
 from ..utils.env import resolve_device
-from ..utils.io import atomic_copy
+from ..utils.io import atomic_copy, removing_new_empty_folders
 from ..utils.logger import buffered_warnings, setup_project_loggers, write_to_log_file
 from .build import build_model
 from .hooks import StageBanner, StageResultWriter, StudentHandoff, write_json
@@ -191,15 +192,16 @@ def teacher_weights(model_cfg) -> List[str]:
     return [str(t.get("weights", "")) for t in items if isinstance(t, DictConfig) and t.get("weights", "")]
 
 
-def _validate_builds(index: int, name: str, scfg, previous_teachers: Sequence[str] = ()) -> Dict[str, tuple]:
-    """Instantiate the stage's model (teachers load their weights; errors as
-    :func:`~d2kd.engine.build.build_model`'s) and train mapper on the CPU, so that their
+def _validate_builds(cfg, index: int, name: str, scfg, previous_teachers: Sequence[str] = ()) -> Dict[str, tuple]:
+    """Instantiate stage ``index``'s model (teachers load their weights; errors as
+    :func:`~d2kd.engine.build.build_model`'s, naming each key as the user sets it:
+    :func:`~d2kd.config.stages.stage_key`) and train mapper on the CPU, so that their
     own checks run before anything trains. A mapper that depends on
     the previous stage's teacher (DFMSD's box cache of its detections) declares
     ``check_previous_teacher(weights_paths)`` and is given ``previous_teachers``.
     Returns the student's state-dict shapes."""
     try:
-        model = build_model(copy.deepcopy(scfg.model))
+        model = build_model(copy.deepcopy(scfg.model), name_key=functools.partial(stage_key, cfg, index))
     except ConfigError as e:
         weights = e.__cause__ if isinstance(e.__cause__, WeightsError) else None
         hint = (" Train that teacher first with its own config (the stage config's docstring names the command)."
@@ -257,8 +259,12 @@ def run_stages(
             must register the given hooks after its own (so after ``EvalHook``).
         do_test: ``do_test(cfg, model)`` of the tool; used to evaluate a finished
             stage whose result file is missing.
-        check: ``check(args, stage_cfg)``, the tool's checks before training; run
-            for every stage before the first one trains.
+        check: ``check(args, stage_cfg, name_key)``, the tool's checks before training;
+            run for every stage before the first one trains. ``name_key(key)`` spells a
+            key of ``stage_cfg`` as the user sets it, for the messages
+            (:func:`~d2kd.config.stages.stage_key`: ``stages.0.model.teachers.weights``
+            where the stage sets its own teacher, ``model.teachers.weights`` where it
+            takes the top level's).
         extra_hooks: optional ``f(index, stage_cfg) -> list of hooks`` added to
             each stage's trainer (0-based index) after the runner's own hooks.
         validate_models: also build every unfinished stage's model and train
@@ -268,10 +274,29 @@ def run_stages(
     Returns:
         one row per stage: ``{"index", "name", "teacher", "iterations",
         "output_dir", "results"}`` (``results``: flattened metrics, e.g. ``bbox/AP``).
+
+    A run that fails leaves no empty folder behind: the run's folder and the stage
+    folders that the checks made (``check_output_dir``) and that no stage wrote into yet
+    are removed when the error goes on (a stage folder is written when its stage starts).
     """
     configs = check_stages(cfg)
-    num = len(configs)
-    names = [stage_name(cfg, i) for i in range(num)]
+    names = [stage_name(cfg, i) for i in range(len(configs))]
+    folders = [cfg.train.output_dir] + [scfg.train.output_dir for scfg in configs]
+    with removing_new_empty_folders(folders):
+        check_warnings = _check_stages_before_training(args, cfg, configs, names, check, validate_models)
+        default_setup(cfg, args)
+        setup_project_loggers(cfg.train.output_dir)
+        write_to_log_file(check_warnings, cfg.train.output_dir)
+        rows = [_run_stage(args, cfg, configs, names, i, do_train, do_test, extra_hooks)
+                for i in range(len(configs))]
+    if comm.is_main_process():
+        _write_summary(cfg, configs, rows)
+    return rows
+
+
+def _check_stages_before_training(args, cfg, configs, names, check, validate_models) -> List:
+    """Every check of a staged run before anything trains (see :func:`run_stages`); returns
+    the checks' warnings, kept for the run's log.txt, which does not exist yet."""
     check_output_dir(cfg.train.output_dir)
     # a plain run's folder (or an evaluation's) is refused before a stage writes into it
     check_run_folder(cfg.train.output_dir, "staged", resume=bool(getattr(args, "resume", False)))
@@ -285,82 +310,91 @@ def run_stages(
                 raise ConfigError(str(e)) from e
             if check is not None:
                 try:
-                    check(args, scfg)
+                    check(args, scfg, functools.partial(stage_key, cfg, i))
                 except ConfigError as e:
                     raise ConfigError(f"Stage {i + 1} ({names[i]}): {e}") from e
         if validate_models:
-            shapes = {}
-            for i, scfg in enumerate(configs):
-                if not is_finished(scfg):
-                    previous = teacher_weights(configs[i - 1].model) if i > 0 else []
-                    shapes[i] = _validate_builds(i, names[i], scfg, previous)
-            first = next(iter(shapes), None)
-            for i, student in shapes.items():
-                if student != shapes[first]:
-                    raise ConfigError(
-                        f"Stage {i + 1} ({names[i]}) trains another student than stage {first + 1} "
-                        f"({names[first]}); all stages must share the student architecture."
-                    )
-    default_setup(cfg, args)
-    setup_project_loggers(cfg.train.output_dir)
-    write_to_log_file(check_warnings, cfg.train.output_dir)
+            _validate_stage_builds(cfg, configs, names)
+    return check_warnings
 
-    rows = []
+
+def _validate_stage_builds(cfg, configs, names) -> None:
+    """Build every unfinished stage's model and train mapper (:func:`_validate_builds`) and
+    check that all of them train the same student."""
+    shapes = {}
     for i, scfg in enumerate(configs):
-        out = scfg.train.output_dir
-        result_path = os.path.join(out, RESULT_FILE)
-        info = {
-            "index": i + 1,
-            "name": names[i],
-            "teacher": describe_teachers(scfg.model),
-            "iterations": int(scfg.train.max_iter),
-        }
-        if is_finished(scfg):
-            logger.info(
-                "SAL stage %d/%d (%s) is finished (%s exists): skipped", i + 1, num, names[i], FINAL_CHECKPOINT
+        if not is_finished(scfg):
+            previous = teacher_weights(configs[i - 1].model) if i > 0 else []
+            shapes[i] = _validate_builds(cfg, i, names[i], scfg, previous)
+    first = next(iter(shapes), None)
+    for i, student in shapes.items():
+        if student != shapes[first]:
+            raise ConfigError(
+                f"Stage {i + 1} ({names[i]}) trains another student than stage {first + 1} "
+                f"({names[first]}); all stages must share the student architecture."
             )
-            document = _read_json(result_path)
-            if document is None and do_test is not None:
-                document = {
-                    "stage": info,
-                    "iteration": info["iterations"],
-                    "results": _flatten(_evaluate_final(scfg, do_test)),
-                }
-                if comm.is_main_process():
-                    write_json(result_path, document)
-        else:
-            seed = int(scfg.train.get("seed", -1))
-            seed_all_rng(None if seed < 0 else seed + comm.get_rank())
-            if comm.is_main_process():
-                os.makedirs(out, exist_ok=True)
-                LazyConfig.save(scfg, os.path.join(out, "config.yaml"))
-            hooks = [StageBanner(i + 1, num, names[i], info["teacher"])]
-            if _hands_off(cfg, i):
-                hooks.append(StudentHandoff(os.path.join(configs[i - 1].train.output_dir, FINAL_CHECKPOINT)))
-            hooks.append(StageResultWriter(result_path, info))
-            if extra_hooks is not None:
-                hooks.extend(extra_hooks(i, scfg))
-            do_train(args, scfg, extra_hooks=hooks)
-            comm.synchronize()
-            document = _read_json(result_path) if comm.is_main_process() else None
-        results = (document or {}).get("results", {})
-        rows.append(dict(info, output_dir=out, results=results))
-        ap = results.get("bbox/AP")
-        logger.info(
-            "SAL stage %d/%d (%s): bbox AP = %s", i + 1, num, names[i], "n/a" if ap is None else f"{ap:.2f}"
-        )
 
-    if comm.is_main_process():
-        table = summary_table(rows)
-        logger.info("SAL stages compared:\n%s", table)
-        base = os.path.join(cfg.train.output_dir, SUMMARY_FILE)
-        write_json(base + ".json", {"stages": rows})
-        with open(base + ".md", "w") as f:
-            f.write(f"# Stages of {cfg.train.output_dir}\n\n{table}\n\n")
-            f.write(f"Final student: {os.path.join(configs[-1].train.output_dir, FINAL_CHECKPOINT)}\n")
-        # where detectron2 users look for a run's final model: the last stage's, linked or copied
-        last = os.path.join(configs[-1].train.output_dir, FINAL_CHECKPOINT)
-        if os.path.isfile(last):
-            atomic_copy(last, os.path.join(cfg.train.output_dir, FINAL_CHECKPOINT))
-            logger.info("Final student of the last stage: %s", os.path.join(cfg.train.output_dir, FINAL_CHECKPOINT))
-    return rows
+
+def _run_stage(args, cfg, configs, names, i, do_train, do_test, extra_hooks) -> Dict:
+    """Train stage ``i`` (0-based) into its folder, or skip it when it is finished (evaluating
+    its final model when its result file is missing); returns its row of the summary."""
+    num, scfg = len(configs), configs[i]
+    out = scfg.train.output_dir
+    result_path = os.path.join(out, RESULT_FILE)
+    info = {
+        "index": i + 1,
+        "name": names[i],
+        "teacher": describe_teachers(scfg.model),
+        "iterations": int(scfg.train.max_iter),
+    }
+    if is_finished(scfg):
+        logger.info(
+            "SAL stage %d/%d (%s) is finished (%s exists): skipped", i + 1, num, names[i], FINAL_CHECKPOINT
+        )
+        document = _read_json(result_path)
+        if document is None and do_test is not None:
+            document = {
+                "stage": info,
+                "iteration": info["iterations"],
+                "results": _flatten(_evaluate_final(scfg, do_test)),
+            }
+            if comm.is_main_process():
+                write_json(result_path, document)
+    else:
+        seed = int(scfg.train.get("seed", -1))
+        seed_all_rng(None if seed < 0 else seed + comm.get_rank())
+        if comm.is_main_process():
+            os.makedirs(out, exist_ok=True)
+            LazyConfig.save(scfg, os.path.join(out, "config.yaml"))
+        hooks = [StageBanner(i + 1, num, names[i], info["teacher"])]
+        if _hands_off(cfg, i):
+            hooks.append(StudentHandoff(os.path.join(configs[i - 1].train.output_dir, FINAL_CHECKPOINT)))
+        hooks.append(StageResultWriter(result_path, info))
+        if extra_hooks is not None:
+            hooks.extend(extra_hooks(i, scfg))
+        do_train(args, scfg, extra_hooks=hooks)
+        comm.synchronize()
+        document = _read_json(result_path) if comm.is_main_process() else None
+    results = (document or {}).get("results", {})
+    ap = results.get("bbox/AP")
+    logger.info(
+        "SAL stage %d/%d (%s): bbox AP = %s", i + 1, num, names[i], "n/a" if ap is None else f"{ap:.2f}"
+    )
+    return dict(info, output_dir=out, results=results)
+
+
+def _write_summary(cfg, configs, rows) -> None:
+    """The stages compared (logged, ``stages_summary.{json,md}``) and the last stage's final
+    student copied to the run's own ``model_final.pth``."""
+    table = summary_table(rows)
+    logger.info("SAL stages compared:\n%s", table)
+    base = os.path.join(cfg.train.output_dir, SUMMARY_FILE)
+    write_json(base + ".json", {"stages": rows})
+    with open(base + ".md", "w") as f:
+        f.write(f"# Stages of {cfg.train.output_dir}\n\n{table}\n\n")
+        f.write(f"Final student: {os.path.join(configs[-1].train.output_dir, FINAL_CHECKPOINT)}\n")
+    # where detectron2 users look for a run's final model: the last stage's, linked or copied
+    last = os.path.join(configs[-1].train.output_dir, FINAL_CHECKPOINT)
+    if os.path.isfile(last):
+        atomic_copy(last, os.path.join(cfg.train.output_dir, FINAL_CHECKPOINT))
+        logger.info("Final student of the last stage: %s", os.path.join(cfg.train.output_dir, FINAL_CHECKPOINT))

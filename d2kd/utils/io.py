@@ -3,16 +3,21 @@ temporary file beside its target, ``<target>.tmp-<pid>``, then renamed over it
 (``os.replace`` is atomic on one file system). A process killed while writing (SIGKILL,
 out of memory, a power cut) cannot remove its temporary file; the next write of the same
 target removes it, and only such files: the exact name ``<target>.tmp-<pid>`` whose
-process no longer runs (a live writer's file is left alone)."""
+process no longer runs (a live writer's file is left alone).
+
+Likewise for folders: a run that fails before it wrote anything leaves no empty folder
+behind (:func:`removing_new_empty_folders`)."""
+import contextlib
 import hashlib
 import os
 import re
 import shutil
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 
-__all__ = ["atomic_torch_save", "atomic_copy", "atomic_write_text", "file_sha256", "remove_stale_temporaries"]
+__all__ = ["atomic_torch_save", "atomic_copy", "atomic_write_text", "file_sha256", "remove_stale_temporaries",
+           "removing_new_empty_folders"]
 
 
 def _pid_is_running(pid: int) -> bool:
@@ -98,3 +103,24 @@ def file_sha256(path: str, chunk_bytes: int = 1 << 20) -> str:
         for chunk in iter(lambda: f.read(chunk_bytes), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def removing_new_empty_folders(folders: Iterable[str]):
+    """A block after which none of ``folders`` is left empty by a failure: when the block
+    raises, each of ``folders`` that did not exist when it began and is empty now (the
+    checks before training made it, nothing was written into it) is removed, the deepest
+    first, and the error goes on. Folders that existed before, or that hold a file, are
+    left as they are; a folder that cannot be removed (another process wrote into it
+    meanwhile) is left too."""
+    new = sorted({os.path.abspath(f) for f in folders if not os.path.exists(f)}, key=len, reverse=True)
+    try:
+        yield
+    except BaseException:
+        for folder in new:
+            try:
+                if os.path.isdir(folder) and not os.listdir(folder):
+                    os.rmdir(folder)
+            except OSError:
+                pass
+        raise

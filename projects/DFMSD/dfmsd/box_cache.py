@@ -44,9 +44,10 @@ logger = logging.getLogger(__name__)
 
 CACHE_FORMAT = "d2kd-teacher-boxes"
 CACHE_VERSION = 1
-CACHE_COMMAND = (
-    "python tools/cache_teacher_boxes.py --config-file <your DFMSD config> --output <cache.json>"
-)
+CACHE_COMMAND = "python tools/cache_teacher_boxes.py --config-file <your DFMSD config> <the run's overrides>"
+# how the run finds a cache made for other data than its config names
+POINT_THE_RUN = ("; it writes output/DFMSD/box_cache/<weak teacher>_<training set>.json and prints the override "
+                 "that points the run at it, dataloader.train.mapper.box_cache=<that file>")
 
 
 class BoxCacheError(ValueError):
@@ -118,7 +119,7 @@ class BoxCache:
         if not path or not os.path.isfile(path):
             raise BoxCacheError(
                 f"Box cache {path!r} does not exist. Make it with the weaker teacher first: "
-                f"{CACHE_COMMAND} (or set box_cache='' to take Area(x) from the ground truth)."
+                f"{CACHE_COMMAND}{POINT_THE_RUN} (or set box_cache='' to take Area(x) from the ground truth)."
             )
         try:
             with open(path) as f:
@@ -191,7 +192,7 @@ class BoxCache:
         if other:
             raise BoxCacheError(
                 f"Box cache {self.path!r} was made for {self.datasets}, not for {other}. "
-                f"Make one for this dataset: {CACHE_COMMAND}"
+                f"Make one for this dataset: {CACHE_COMMAND}{POINT_THE_RUN}."
             )
 
     def missing(self, records: Iterable[dict]) -> List[str]:

@@ -5,10 +5,11 @@
   boxes, ``Area(x)`` and the chosen operation, the enhanced view with its
   ground truth, and the log-amplitude Fourier spectra of both (fft-shifted:
   low frequencies in the centre) with their difference.
-- ``attention_<k>.png`` (figure 5): for one FPN level of the teacher, the
-  spatial attention A^s (eq. 3), the spatial keep-mask, the channel attention
-  A^c (eq. 2) per channel with the hidden channels marked, as
-  :class:`d2kd.losses.AttentionGuidedMask` computes them.
+- ``attention_<k>.png`` (figure 5): the input image (the view the teacher sees),
+  then for one FPN level of the teacher its feature, the spatial attention A^s
+  (eq. 3), the spatial keep-mask, the channel attention A^c (eq. 2) per channel
+  with the hidden channels marked, as :class:`d2kd.losses.AttentionGuidedMask`
+  computes them.
 
 Student feature maps after each SAL stage (figure 4) are drawn by
 ``tools/visualize_features.py`` (one ``--student`` per stage checkpoint).
@@ -18,8 +19,14 @@ mapper; the teacher is the last stage's, or ``--stage``)::
 
     python -m dfmsd.visualize --config-file projects/DFMSD/configs/Shapes/dfmsd_R34_R50_to_R18_retinanet.py \\
         --count 4 --level p3 --output-dir output/DFMSD/pictures
+
+Trailing ``key=value`` overrides are those of the training tool, dataset
+declarations included: on one's own COCO data, pass the run's own
+``+datasets.<name>=[<json>,<images>]`` and ``dataloader.train.dataset.names=<name>``
+(and its teachers' weights and box cache).
 """
 import argparse
+import functools
 import os
 from typing import List, Optional, Sequence
 
@@ -32,7 +39,7 @@ import torch  # noqa: E402
 
 from d2kd.losses import AttentionGuidedMask  # noqa: E402
 
-__all__ = ["amplitude_spectrum", "render_enhancement", "render_attention", "main"]
+__all__ = ["amplitude_spectrum", "render_enhancement", "attention_figure", "render_attention", "main"]
 
 
 def amplitude_spectrum(image) -> np.ndarray:
@@ -104,27 +111,27 @@ def render_enhancement(mapped: dict, candidate_boxes, output: str, area_threshol
     return _save(fig, output)
 
 
-def render_attention(
+def attention_figure(
     teacher_feature: torch.Tensor,
-    output: str,
     spatial_ratio: float = 0.5,
     channel_ratio: float = 0.5,
     tau: float = 1.0,
     title: str = "",
-) -> str:
-    """Draw a teacher level's attention and DMKD masks (paper figure 5) into ``output``.
-
-    Args:
-        teacher_feature: (C, H, W) or (1, C, H, W) teacher feature of one image.
-        spatial_ratio, channel_ratio, tau: the masking settings (lambda_s, lambda_c, tau).
-    """
+    image: Optional[torch.Tensor] = None,
+):
+    """The figure of :func:`render_attention`: the input ``image`` when given, then the
+    teacher feature, A^s, the spatial keep-mask and A^c (one panel each)."""
     t = teacher_feature if teacher_feature.dim() == 4 else teacher_feature[None]
     t = t.detach().float().cpu()
     spatial = AttentionGuidedMask(spatial_ratio, dim="spatial", tau=tau)
     channel = AttentionGuidedMask(channel_ratio, dim="channel", tau=tau)
     a_s, keep_s = spatial.attention(t)[0, 0].numpy(), spatial(t)[0, 0].numpy()
     a_c, keep_c = channel.attention(t)[0, :, 0, 0].numpy(), channel(t)[0, :, 0, 0].numpy()
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
+    fig, axes = plt.subplots(1, 4 + (image is not None), figsize=(3.75 * (4 + (image is not None)), 3.4))
+    if image is not None:
+        axes[0].imshow(_to_rgb(image))
+        _clean(axes[0], f"input image {tuple(image.shape[-2:])}")
+        axes = axes[1:]
     axes[0].imshow(t[0].abs().mean(0).numpy(), cmap="viridis")
     _clean(axes[0], f"{title} teacher feature (mean |x|)".strip())
     axes[1].imshow(a_s, cmap="inferno")
@@ -135,7 +142,28 @@ def render_attention(
     axes[3].bar(np.arange(len(a_c)), a_c, color=colors, width=1.0)
     axes[3].set_title(f"channel attention A^c (red: hidden, {channel_ratio:.0%})", fontsize=9)
     axes[3].set_xlabel("channel", fontsize=8)
-    return _save(fig, output)
+    return fig
+
+
+def render_attention(
+    teacher_feature: torch.Tensor,
+    output: str,
+    spatial_ratio: float = 0.5,
+    channel_ratio: float = 0.5,
+    tau: float = 1.0,
+    title: str = "",
+    image: Optional[torch.Tensor] = None,
+) -> str:
+    """Draw a teacher level's attention and DMKD masks (paper figure 5) into ``output``.
+
+    Args:
+        teacher_feature: (C, H, W) or (1, C, H, W) teacher feature of one image.
+        spatial_ratio, channel_ratio, tau: the masking settings (lambda_s, lambda_c, tau).
+        image: the input the feature was computed from, (3, H, W) BGR on 0-255 (a mapper's
+            ``"image"``): drawn first, beside the feature and its attention.
+    """
+    figure = attention_figure(teacher_feature, spatial_ratio, channel_ratio, tau, title, image=image)
+    return _save(figure, output)
 
 
 def _parse(argv):
@@ -151,27 +179,44 @@ def _parse(argv):
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> List[str]:
-    """Write ``me_<k>.png`` and ``attention_<k>.png`` for ``--count`` training images."""
-    from d2kd.config import apply_overrides_strictly, load_config
-    from d2kd.engine.stages import stage_config
+def _picture_config(args):
+    """The config of the stage whose mapper and teacher are drawn (the last, or ``--stage``),
+    loaded as the training tool loads it: the overrides, and the datasets they declare
+    (``+datasets.<name>=[<json>,<images>]``); and how the user spells its keys."""
+    from d2kd.config import load_tool_config
+    from d2kd.config.stages import stage_config, stage_key
+
+    cfg = load_tool_config(args.config_file, args.opts)
+    if "stages" not in cfg:
+        return cfg, None
+    index = (len(cfg.stages) if args.stage is None else args.stage) - 1
+    return stage_config(cfg, index), functools.partial(stage_key, cfg, index)
+
+
+def _test_view_mapper(cfg, seed: int):
+    """The stage's train mapper (a :class:`dfmsd.MaskingEnhancementMapper`) at the test-time
+    resize, without random flip, so that the candidate boxes can be drawn on the view."""
     from detectron2.config import instantiate
-    from detectron2.data import DatasetCatalog
     from dfmsd import MaskingEnhancementMapper
 
-    args = _parse(argv)
-    cfg = apply_overrides_strictly(load_config(args.config_file), args.opts)
-    if "stages" in cfg:
-        last = len(cfg.stages) if args.stage is None else args.stage
-        cfg = stage_config(cfg, last - 1)
     mapper_cfg = cfg.dataloader.train.mapper
-    mapper_cfg.seed = args.seed
-    # the test-time resize (no random flip), so that the candidate boxes can be drawn on the view
+    mapper_cfg.seed = seed
     mapper_cfg.augmentations = cfg.dataloader.test.mapper.augmentations
     mapper = instantiate(mapper_cfg)
     if not isinstance(mapper, MaskingEnhancementMapper):
         raise SystemExit("The (last) stage's train mapper is not a MaskingEnhancementMapper; pick --stage.")
-    model = instantiate(cfg.model).eval()
+    return mapper
+
+
+def main(argv: Optional[Sequence[str]] = None) -> List[str]:
+    """Write ``me_<k>.png`` and ``attention_<k>.png`` for ``--count`` training images."""
+    from d2kd.engine.build import build_model
+    from detectron2.data import DatasetCatalog
+
+    args = _parse(argv)
+    cfg, name_key = _picture_config(args)
+    mapper = _test_view_mapper(cfg, args.seed)
+    model = build_model(cfg.model, name_key=name_key).eval()
     teacher_name, pairs = next(iter(model._pairs.items()))
     if args.level not in pairs:
         raise SystemExit(f"--level {args.level!r} is not distilled; choose one of {sorted(pairs)}")
@@ -197,11 +242,25 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
                 channel_ratio=loss.masks["channel"].ratio if "channel" in loss.masks else 0.5,
                 tau=next(iter(loss.masks.values())).tau,
                 title=f"{args.level}",
+                image=mapped["image"],
             )
         )
     return written
 
 
-if __name__ == "__main__":
-    for path in main():
+def cli(argv: Optional[Sequence[str]] = None) -> None:
+    """``python -m dfmsd.visualize``: the written paths, or the config error and its fix."""
+    from d2kd.config import ConfigError
+
+    try:
+        paths = main(argv)
+    except ConfigError as e:
+        raise SystemExit(f"Config error: {e}") from e
+    except ValueError as e:  # a box cache that is missing or made for other data, a bad setting
+        raise SystemExit(f"Error: {e}") from e
+    for path in paths:
         print(path)
+
+
+if __name__ == "__main__":
+    cli()
