@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.d2kd-stamps
 
-.PHONY: setup demo test clean-venv
+.PHONY: setup demo test test-upstream clean-venv
 
 setup: $(STAMP)/project
 
@@ -36,6 +36,15 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# The suite against upstream detectron2 instead of v0.6, from a snapshot you have:
+#   make test-upstream UPSTREAM=<detectron2 source tree or git dir>
+# builds build/upstream-venv (.venv's libraries plus that detectron2, pure Python,
+# installed with no download; a second run installs nothing) and runs pytest there.
+test-upstream:
+	@test -n "$(UPSTREAM)" || { echo "usage: make test-upstream UPSTREAM=<detectron2 source tree or git dir>"; exit 2; }
+	@$(MAKE) --no-print-directory setup
+	bash tools/test_against_upstream.sh "$(UPSTREAM)"
 
 clean-venv:
 	rm -rf $(VENV)
