@@ -91,6 +91,9 @@ class Profile:
         note: what a reader of the profile's table must know (printed under it and
             written into its section), e.g. that the demo's scale cannot measure
             distillation.
+        restart_stopped: a student row's run found stopped part-way (no result yet) is trained
+            again from its start instead of resumed, so that seed k of every row sees the same
+            batches (a resumed run sees its first batches again); teachers resume.
         strongest_baselines: how many baselines, the best at their first seed on the split
             that chooses, run with every headline seed once every row has run.
         report_splits: datasets every row's final weights are evaluated on after training,
@@ -113,6 +116,7 @@ class Profile:
     note: str = ""
     report_splits: Tuple[str, ...] = ()
     strongest_baselines: int = 1
+    restart_stopped: bool = False
 
     def seeds(self, row: Row) -> Tuple[int, ...]:
         return self.headline_seeds if row.headline or row.all_seeds else self.headline_seeds[:1]
@@ -574,6 +578,7 @@ PROFILES: Dict[str, Profile] = {
         table="converged",
         report_splits=CONVERGED_TEST,
         strongest_baselines=2,
+        restart_stopped=True,
         description="MKD and DFMSD against a plain edge-sized student trained to its plateau, "
                     "val chooses, test reports",
         note=f"Sanity image size (short edge 100-112 px, test 112), 8 images an iteration. Every student "

@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -71,6 +72,8 @@ class Task:
     # after training, its final weights evaluated on these datasets besides its own test split:
     # (dataset name, --eval-only command), each writing <output_dir>/eval_<dataset>/results.json
     evaluations: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
+    # a run found stopped part-way is trained again from its start (Profile.restart_stopped)
+    restart_stopped: bool = False
 
     @property
     def result_path(self) -> str:
@@ -233,7 +236,8 @@ def plan_tasks(
                             for name in profile.report_splits)
         return Task(f"{row.name}/seed{seed}", row, seed, key, out, command, tuple(needs),
                     config=row.config, overrides=tuple(overrides), iterations=iters * row.stages,
-                    evaluations=evaluations)
+                    evaluations=evaluations,
+                    restart_stopped=profile.restart_stopped and row.role not in FIRST_ROLES)
 
     init: Optional[Task] = None
     for row in rows:  # the warm-up first: a teacher of the student's lineage starts from it
@@ -663,6 +667,10 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
             task = ready.pop(0)
             pending.remove(task)
             started += 1
+            if task.restart_stopped and os.path.isdir(task.output_dir) and os.listdir(task.output_dir):
+                log(f"[benchmark] {task.name}: a stopped run of it is in its folder; trained again from "
+                    "its start (seed-paired rows are never resumed)")
+                shutil.rmtree(task.output_dir)
             os.makedirs(task.output_dir, exist_ok=True)
             log_path = os.path.join(task.output_dir, LOG_FILE)
             again = " (again, for its checkpoint)" if states[task.name] == "retrain" else ""

@@ -6,6 +6,7 @@ from benchmarks import plan
 from benchmarks.plan import CONVERGED_N, CONVERGED_SAME_COMPUTE, PROFILES, row_by_name
 from benchmarks.report import collect, method_of, results_document
 from benchmarks.runner import plan_tasks
+from benchmarks.section import benchmark_markdown
 from test_benchmark_results import _finished
 from test_benchmark_sanity import _value
 
@@ -50,6 +51,8 @@ def test_converged_plan_students_from_scratch_teachers_and_test_split(tmp_path, 
     assert _value(sal, "train.max_iter") == str(CONVERGED_N // 2)  # each of the 2 stages
     assert _value(tasks["conv_mkd/seed1"], "model.distill_losses.0.alpha") == f"{1.1e-4 * 2.0:.4g}"
     assert profile.strongest_baselines == 2
+    # a student run stopped by a session's end is trained again from its start; a teacher resumes
+    assert all(t.restart_stopped == (t.row is not None and t.row.role != "teacher") for t in tasks.values())
 
 
 def test_converged_rows_share_the_probes_runs(tmp_path):
@@ -72,8 +75,6 @@ def _with_splits(task, val_ap, test_ap):
 
 
 def test_report_split_tables_and_document_by_hand(tmp_path):
-    from tool_runs import load_tool
-
     profile = PROFILES["converged"]
     student = row_by_name(f"conv_student_{CONVERGED_N}")
     mkd = replace(plan.CONVERGED_ROWS[2], name="conv_mkd", label="MKD", role="distill",
@@ -83,8 +84,7 @@ def test_report_split_tables_and_document_by_hand(tmp_path):
     rows = [student, mkd]
     val, test = collect(tasks, rows), collect(tasks, rows, split="d2kd_shapes_bench_test")
     assert test["conv_mkd"].values("AP") == [10.0, 9.0] and val["conv_mkd"].values("AP") == [10.5, 11.2]
-    tool = load_tool("benchmark")
-    text = tool.benchmark_markdown(profile, tasks, val, [], [], "cmd", str(tmp_path / "RESULTS.md"), reported=test)
+    text = benchmark_markdown(profile, tasks, val, [], [], "cmd", str(tmp_path / "RESULTS.md"), reported=test)
     on_val = text.index("on val (chooses)")
     on_test = text.index("on the held-out split d2kd_shapes_bench_test (reports only)")
     assert on_val < on_test

@@ -17,6 +17,7 @@ from tool_runs import TINY_DATA, load_tool
 from benchmarks.plan import Profile, row_by_name, with_overrides
 from benchmarks.records import RecordStore, commit_record, inconsistent_inputs, weights_digest
 from benchmarks.runner import Task, _progress, estimate_seconds, resumed_at, run_tasks, task_states
+from benchmarks.session import run_benchmark, status_lines
 
 
 def _checkpoint(path, weight, iteration=0):
@@ -173,7 +174,6 @@ def test_a_profile_carried_on_from_its_records_alone(tmp_path, monkeypatch):
     recorded weights (training is deterministic); with the folders deleted once more, the
     section is written again from the records alone, the same table, nothing trained."""
     monkeypatch.setenv("D2KD_DATASETS", str(tmp_path / "data"))
-    tool = load_tool("benchmark")
     profile = Profile(name="tiny_records", rows=(), student_iters=2, teacher_iters=2, student_init="student_init",
                       init_iters=1, overrides=tuple(TINY_DATA), threads=1, description="test",
                       distill_overrides=("model.min_input_size=96",))
@@ -185,7 +185,7 @@ def test_a_profile_carried_on_from_its_records_alone(tmp_path, monkeypatch):
     run = dict(jobs=2, costs=False, plots=False, command="python tools/benchmark.py --tiny")
 
     first = []  # interrupted: the plain student's part only
-    tool.run_benchmark(profile, rows[:3], str(work), str(results_path), log=first.append, **run)
+    run_benchmark(profile, rows[:3], str(work), str(results_path), log=first.append, **run)
     assert _started(first) == ["student/seed0", "student_init/seed0", "teacher_strong/seed0"]
     kept = {p: p.read_text() for p in records.rglob("*.json")}
     assert sorted(str(p.relative_to(records)) for p in kept) == [
@@ -198,7 +198,7 @@ def test_a_profile_carried_on_from_its_records_alone(tmp_path, monkeypatch):
 
     shutil.rmtree(work)  # a new machine: only the records are left
     second = []
-    tasks, results = tool.run_benchmark(profile, rows, str(work), str(results_path), log=second.append, **run)
+    tasks, results = run_benchmark(profile, rows, str(work), str(results_path), log=second.append, **run)
     assert _started(second) == ["fitnet/seed0", "student_init/seed0", "teacher_strong/seed0"]
     for name in ("teacher_strong/seed0", "student_init/seed0"):
         assert any(f"{name}: trained again, the same weights as its record" in line for line in second), second
@@ -211,10 +211,10 @@ def test_a_profile_carried_on_from_its_records_alone(tmp_path, monkeypatch):
 
     shutil.rmtree(work)
     third = []
-    tool.run_benchmark(profile, rows, str(work), str(results_path), log=third.append, **run)
+    run_benchmark(profile, rows, str(work), str(results_path), log=third.append, **run)
     assert _started(third) == [] and any("4 of 4 runs cached; 0 to run" in line for line in third)
     assert _section(results_path) == section
-    status = tool.status_lines(profile, rows, str(work), str(results_path))
+    status = status_lines(profile, rows, str(work), str(results_path))
     assert status[-1].startswith("4 of 4 runs done; 0 left") and not any("WARNING" in s for s in status)
 
 
@@ -294,3 +294,25 @@ def test_a_report_split_is_evaluated_after_training_and_recorded_beside_val(tmp_
 
     saved = OmegaConf.load(tmp_path / "work" / tasks[1].output_dir / "eval_d2kd_shapes_tiny_test" / "config.yaml")
     assert saved.dataloader.test.dataset.names == saved.dataloader.evaluator.dataset_name == "d2kd_shapes_tiny_test"
+
+
+def test_a_stopped_seed_paired_run_is_trained_again_from_its_start_a_teacher_resumes(tmp_path):
+    from benchmarks.runner import plan_tasks
+
+    profile = Profile(name="tiny_restart", rows=(), student_iters=2, teacher_iters=2, restart_stopped=True)
+    teacher, _, student, _ = _tiny_profile_rows()
+    tasks = {t.name: t for t in plan_tasks(profile, [teacher, student], str(tmp_path / "work"))}
+    assert tasks["student/seed0"].restart_stopped and not tasks["teacher_strong/seed0"].restart_stopped
+    assert not any(t.restart_stopped for t in plan_tasks(replace(profile, restart_stopped=False),
+                                                        [teacher, student], str(tmp_path / "work")))
+    # the scheduler: a stopped run's files (its checkpoints) go before it starts again; a teacher's stay
+    stopped, resumed = _task(tmp_path, "stopped"), _task(tmp_path, "resumed")
+    stopped = replace(stopped, restart_stopped=True)
+    for task in (stopped, resumed):
+        os.makedirs(task.output_dir)
+        _checkpoint(os.path.join(task.output_dir, "model_0000099.pth"), torch.zeros(2, 3), iteration=99)
+    lines = []
+    run_tasks([stopped, resumed], jobs=1, log=lines.append)
+    assert not os.path.exists(os.path.join(stopped.output_dir, "model_0000099.pth"))
+    assert os.path.exists(os.path.join(resumed.output_dir, "model_0000099.pth"))
+    assert sum("trained again from its start" in line for line in lines) == 1
