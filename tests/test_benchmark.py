@@ -4,7 +4,9 @@ import re
 
 import pytest
 
-from tool_runs import TINY_DATA, load_tool, run_tool, shrink_model
+from benchmarks import overhead
+from benchmarks.section import write_section
+from tool_runs import TINY_DATA, run_tool, shrink_model
 
 
 def test_overhead_benchmark_writes_its_table(tmp_path):
@@ -49,22 +51,21 @@ def _entry(config, student, teacher, distill):
 
 
 def test_overhead_table_keeps_one_line_per_config(tmp_path):
-    benchmark = load_tool("benchmark")
     store = str(tmp_path / "overhead.json")
-    benchmark.record_overhead(store, _entry("a.py", 1.0, 0.5, 1.2))
-    benchmark.record_overhead(store, _entry("b.py", 1.0, 1.0, 3.0))
-    entries = benchmark.record_overhead(store, _entry("a.py", 1.0, 0.25, 1.5))  # a.py measured again
-    text = benchmark.overhead_markdown(entries)
+    overhead.record_overhead(store, _entry("a.py", 1.0, 0.5, 1.2))
+    overhead.record_overhead(store, _entry("b.py", 1.0, 1.0, 3.0))
+    entries = overhead.record_overhead(store, _entry("a.py", 1.0, 0.25, 1.5))  # a.py measured again
+    text = overhead.overhead_markdown(entries)
     assert [e["config"] for e in entries] == ["b.py", "a.py"]
     assert _overhead_line(text, "a.py")[1:5] == ["1.000", "0.250", "1.500", "**1.200** (misses)"]
     assert _overhead_line(text, "b.py")[4] == "**1.500** (misses)"
-    entries = benchmark.record_overhead(store, _entry("c.py", 1.0, 1.0, 2.0))
-    assert _overhead_line(benchmark.overhead_markdown(entries), "c.py")[4] == "**1.000** (meets)"
+    entries = overhead.record_overhead(store, _entry("c.py", 1.0, 1.0, 2.0))
+    assert _overhead_line(overhead.overhead_markdown(entries), "c.py")[4] == "**1.000** (meets)"
     # the same config with overrides is a line of its own, replaced only by the same overrides
     variant = {**_entry("a.py", 1.0, 0.5, 1.5), "overrides": ["model.x=False"]}
-    benchmark.record_overhead(store, variant)
-    entries = benchmark.record_overhead(store, {**variant, "ratio": 1.0})
-    text = benchmark.overhead_markdown(entries)
+    overhead.record_overhead(store, variant)
+    entries = overhead.record_overhead(store, {**variant, "ratio": 1.0})
+    text = overhead.overhead_markdown(entries)
     assert [(e["config"], e.get("overrides")) for e in entries] == [
         ("b.py", None), ("a.py", None), ("c.py", None), ("a.py", ["model.x=False"])]
     assert _overhead_line(text, "a.py")[4] == "**1.200** (misses)"
@@ -72,58 +73,53 @@ def test_overhead_table_keeps_one_line_per_config(tmp_path):
 
 
 def test_write_section_replaces_its_own_block_only(tmp_path):
-    benchmark = load_tool("benchmark")
     path = tmp_path / "R.md"
-    benchmark.write_section(str(path), "a", "first A")
-    benchmark.write_section(str(path), "b", "only B")
-    benchmark.write_section(str(path), "a", "second A")
+    write_section(str(path), "a", "first A")
+    write_section(str(path), "b", "only B")
+    write_section(str(path), "a", "second A")
     text = path.read_text()
     assert "second A" in text and "first A" not in text and "only B" in text
     assert text.index("second A") < text.index("only B")
 
 
 def test_all_passes_reference_adds_the_second_views_backbone_step_and_teacher_forward():
-    benchmark = load_tool("benchmark")
     modes = {m: {"median_s": t, "peak_mb": 100.0} for m, t in
-             [("student", 1.0), ("teacher", 0.5), ("distill", 3.0), (benchmark.SECOND_VIEW_MODE, 0.6)]}
-    ratio, all_passes = benchmark.overhead_ratios(modes)
+             [("student", 1.0), ("teacher", 0.5), ("distill", 3.0), (overhead.SECOND_VIEW_MODE, 0.6)]}
+    ratio, all_passes = overhead.overhead_ratios(modes)
     assert ratio == pytest.approx(3.0 / 1.5)
     assert all_passes == pytest.approx(3.0 / (1.5 + 0.6 + 0.5))
     two_views = {**_entry("dfmsd.py", 1.0, 0.5, 3.0), "ratio_all_passes": all_passes}
-    two_views["modes"][benchmark.SECOND_VIEW_MODE] = modes[benchmark.SECOND_VIEW_MODE]
+    two_views["modes"][overhead.SECOND_VIEW_MODE] = modes[overhead.SECOND_VIEW_MODE]
     one_view = {**_entry("cwd.py", 1.0, 0.5, 1.6), "ratio_all_passes": None}
     older = _entry("fitnet.py", 1.0, 0.5, 1.6)  # measured before the column existed
-    text = benchmark.overhead_markdown([two_views, one_view, older])
+    text = overhead.overhead_markdown([two_views, one_view, older])
     assert _overhead_line(text, "dfmsd.py")[4:6] == ["**2.000** (misses)", "0.600, 1.154"]
     assert _overhead_line(text, "cwd.py")[5] == "one pass: as ratio"
     assert _overhead_line(text, "fitnet.py")[5] == "not measured"
-    assert benchmark.overhead_ratios({m: modes[m] for m in ("student", "teacher", "distill")})[1] is None
+    assert overhead.overhead_ratios({m: modes[m] for m in ("student", "teacher", "distill")})[1] is None
 
 
 def test_only_masking_enhancement_configs_run_a_second_view():
-    benchmark = load_tool("benchmark")
-    assert benchmark.runs_second_view("projects/DFMSD/configs/Shapes/dfmsd_onestage_R18w64_to_R18_faster_rcnn.py")
-    assert not benchmark.runs_second_view("projects/DFMSD/configs/Shapes/dfmsd_onestage_R18w64_to_R18_faster_rcnn.py",
+    assert overhead.runs_second_view("projects/DFMSD/configs/Shapes/dfmsd_onestage_R18w64_to_R18_faster_rcnn.py")
+    assert not overhead.runs_second_view("projects/DFMSD/configs/Shapes/dfmsd_onestage_R18w64_to_R18_faster_rcnn.py",
                                           ["model.masking_enhancement=False"])
-    assert not benchmark.runs_second_view("projects/MKD/configs/Shapes/mkd_R18w64_to_R18_faster_rcnn.py")
+    assert not overhead.runs_second_view("projects/MKD/configs/Shapes/mkd_R18w64_to_R18_faster_rcnn.py")
 
 
 def test_second_view_mode_times_the_student_backbone_step(tmp_path, monkeypatch):
     monkeypatch.setenv("D2KD_DATASETS", str(tmp_path / "data"))
-    benchmark = load_tool("benchmark")
     config = "configs/baselines/fitnet_R50_to_R18_retinanet.py"
     overrides = TINY_DATA + shrink_model("model.student") + [
         "model.teachers.model.backbone.bottom_up.stages.base_width=8", "model.min_input_size=96"]
-    weights = benchmark._make_teacher_weights(config, overrides, str(tmp_path / "teacher.pth"))
-    figures = benchmark.measure(config, benchmark.SECOND_VIEW_MODE, overrides, 1, 2, weights)
-    assert figures["mode"] == benchmark.SECOND_VIEW_MODE and figures["median_s"] > 0
+    weights = overhead._make_teacher_weights(config, overrides, str(tmp_path / "teacher.pth"))
+    figures = overhead.measure(config, overhead.SECOND_VIEW_MODE, overrides, 1, 2, weights)
+    assert figures["mode"] == overhead.SECOND_VIEW_MODE and figures["median_s"] > 0
     assert figures["batch_size"] == 2
 
 
 def test_every_overhead_mode_times_the_same_batches(tmp_path, monkeypatch):
     """Each mode runs in its own process; all of them must load the same images at the same sizes."""
     monkeypatch.setenv("D2KD_DATASETS", str(tmp_path / "data"))
-    benchmark = load_tool("benchmark")
     from d2kd.config import apply_overrides_strictly, load_config
 
     cfg = apply_overrides_strictly(load_config("configs/Shapes/faster_rcnn_R18_FPN.py"),
@@ -132,10 +128,10 @@ def test_every_overhead_mode_times_the_same_batches(tmp_path, monkeypatch):
     def signature(batches):
         return [(x["image_id"], tuple(x["image"].shape)) for batch in batches for x in batch]
 
-    first = signature(benchmark._load_batches(cfg, 4))
+    first = signature(overhead._load_batches(cfg, 4))
     import numpy as np
     import torch
     np.random.seed(123), torch.manual_seed(123)  # another process's state: no effect
-    assert signature(benchmark._load_batches(cfg, 4)) == first
+    assert signature(overhead._load_batches(cfg, 4)) == first
     assert len({shape for _, shape in first}) > 1  # the sizes do vary, so the check has teeth
-    assert signature(benchmark._load_batches(cfg, 4, seed=1)) != first
+    assert signature(overhead._load_batches(cfg, 4, seed=1)) != first

@@ -10,8 +10,10 @@ from dataclasses import replace
 
 import pytest
 import torch
-from tool_runs import TINY_DATA, load_tool
+from tool_runs import TINY_DATA
 
+from benchmarks import session
+from benchmarks.costs import _latencies_ms
 from benchmarks.plan import (DISTILL_ROLES, PROFILES, ROWS, Profile, Row, row_by_name, rows_for,
                                  with_overrides)
 from benchmarks.report import RowResult, collect, gap_closed, main_table, targets
@@ -61,11 +63,11 @@ def test_strongest_baseline_is_chosen_by_the_first_seed():
     tasks = [_finished(cwd, 0, 20.5)] + [_finished(mgd, s, ap) for s, ap in [(0, 20.0), (1, 22.0), (2, 21.0)]]
     results = collect(tasks, [STUDENT, cwd, mgd])
     assert results["mgd"].mean() == pytest.approx(21.0)
-    assert load_tool("benchmark")._strongest_baseline(results).row.name == "cwd"
-    assert load_tool("benchmark")._strongest_baseline(collect(tasks[:1], [STUDENT])) is None
+    assert session._strongest_baseline(results).row.name == "cwd"
+    assert session._strongest_baseline(collect(tasks[:1], [STUDENT])) is None
     fgd = Row("fgd", "FGD", "main", "f.py", role="baseline")
     results = collect(tasks + [_finished(fgd, 0, 20.2)], [STUDENT, cwd, mgd, fgd])
-    assert [r.row.name for r in load_tool("benchmark")._strongest_baselines(results, 2)] == ["cwd", "fgd"]
+    assert [r.row.name for r in session._strongest_baselines(results, 2)] == ["cwd", "fgd"]
 
 
 def test_finished_at_reads_the_record_else_the_logs_else_the_results_last_write(tmp_path):
@@ -98,7 +100,7 @@ def test_latencies_run_the_models_in_turn_and_give_median_and_quartiles():
             time.sleep(self.seconds)
 
     image = torch.zeros(3, 8, 8)
-    out = load_tool("benchmark")._latencies_ms({"a": Sleeper("a", 0.002), "b": Sleeper("b", 0.006)}, image, rounds=5)
+    out = _latencies_ms({"a": Sleeper("a", 0.002), "b": Sleeper("b", 0.006)}, image, rounds=5)
     assert calls == ["a", "b"] * 6  # one warm-up call each, then 5 rounds in turn
     for name, seconds in [("a", 0.002), ("b", 0.006)]:
         median, q1, q3 = out[name]
@@ -336,7 +338,6 @@ def tiny_benchmark(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("benchmark")
     old = os.environ.get("D2KD_DATASETS")
     os.environ["D2KD_DATASETS"] = str(tmp / "data")
-    tool = load_tool("benchmark")
     profile = Profile(
         name="tiny", rows=(), student_iters=2, teacher_iters=2, headline_seeds=(0, 1),
         student_init="student_init", init_iters=1,
@@ -351,10 +352,10 @@ def tiny_benchmark(tmp_path_factory):
     rows = _tiny_rows()
     try:
         started = _utc_stamp(time.time())
-        tasks, results = tool.run_benchmark(profile, rows, str(tmp / "work"), str(results_path), jobs=2,
-                                            command="python tools/benchmark.py --test", log=log.append)
+        tasks, results = session.run_benchmark(profile, rows, str(tmp / "work"), str(results_path), jobs=2,
+                                               command="python tools/benchmark.py --test", log=log.append)
         written = _utc_stamp(time.time())
-        yield tool, profile, rows, tmp, tasks, results, results_path, log, (started, written)
+        yield profile, rows, tmp, tasks, results, results_path, log, (started, written)
     finally:
         if old is None:
             del os.environ["D2KD_DATASETS"]
@@ -363,7 +364,7 @@ def tiny_benchmark(tmp_path_factory):
 
 
 def test_tiny_benchmark_runs_every_row_type(tiny_benchmark):
-    _, _, rows, _, tasks, results, _, log, _ = tiny_benchmark
+    _, rows, _, tasks, results, _, log, _ = tiny_benchmark
     assert set(results) == {r.name for r in rows}
     # headline rows and the strongest (here: only) baseline ran with both seeds
     assert results["student"].seeds == results["mkd"].seeds == results["fitnet"].seeds == [0, 1]
@@ -382,7 +383,7 @@ def test_tiny_benchmark_runs_every_row_type(tiny_benchmark):
 
 
 def test_tiny_benchmark_writes_a_well_formed_results_section(tiny_benchmark):
-    _, _, _, tmp, _, results, results_path, _, (started, written) = tiny_benchmark
+    _, _, tmp, _, results, results_path, _, (started, written) = tiny_benchmark
     text = results_path.read_text()
     assert text.startswith("# Results\n\nkept text") and text.count("<!-- begin benchmark-tiny -->") == 1
     number = r"(?:-?[0-9.]+|nan)(?: ± (?:[0-9.]+|nan))?"
@@ -418,7 +419,7 @@ def test_tiny_benchmark_writes_a_well_formed_results_section(tiny_benchmark):
 
 def test_tiny_benchmark_writes_its_results_json(tiny_benchmark):
     """docs/results/<profile>.json: the per-seed APs the tables are built from."""
-    _, profile, _, _, _, results, results_path, _, _ = tiny_benchmark
+    profile, _, _, _, results, results_path, _, _ = tiny_benchmark
     document = json.loads((results_path.parent / "results" / "tiny.json").read_text())
     assert {k: document[k] for k in ("profile", "split", "command")} == {
         "profile": "tiny", "split": "val", "command": "python tools/benchmark.py --test"}
@@ -436,12 +437,12 @@ def test_tiny_benchmark_writes_its_results_json(tiny_benchmark):
 
 
 def test_tiny_benchmark_second_run_is_cached(tiny_benchmark):
-    tool, profile, rows, tmp, tasks, _, results_path, _, _ = tiny_benchmark
+    profile, rows, tmp, tasks, _, results_path, _, _ = tiny_benchmark
     log = []
     # a profile with one row more than the rows run: the section names it as not run
     larger = replace(profile, rows=tuple(r.name for r in rows) + ("dfmsd_sal",))
-    again, _ = tool.run_benchmark(larger, rows, str(tmp / "work"), str(results_path), jobs=2, costs=False,
-                                  plots=False, command="again", log=log.append)
+    again, _ = session.run_benchmark(larger, rows, str(tmp / "work"), str(results_path), jobs=2, costs=False,
+                                     plots=False, command="again", log=log.append)
     assert "**Not run** (`--rows` chose a part of the profile): dfmsd_sal." in results_path.read_text()
     cached = [re.search(r"(\d+) of (\d+) runs cached; (\d+) to run", line) for line in log]
     counts = [m.groups() for m in cached if m]
