@@ -158,28 +158,6 @@ def _norm(path: str) -> str:
     return os.path.normpath(os.path.join(ROOT, path))
 
 
-def _teacher_weights_keys(cfg) -> Dict[str, str]:
-    """``{override key: checkpoint path}`` of every teacher in the config and its stages."""
-    found = {}
-
-    def visit(prefix, teachers):
-        if teachers is None:
-            return
-        if "weights" in teachers:
-            found[f"{prefix}.weights"] = teachers.weights
-        else:  # several teachers by name
-            for name in teachers:
-                visit(f"{prefix}.{name}", teachers[name])
-
-    if "teachers" in cfg.model:
-        visit("model.teachers", cfg.model.teachers)
-    for i, stage in enumerate(cfg.get("stages", None) or []):
-        model = stage.get("model", None) or {}
-        if "teachers" in model:
-            visit(f"stages.{i}.model.teachers", model["teachers"])
-    return found
-
-
 def _box_cache_keys(cfg) -> List[str]:
     keys = []
     if "box_cache" in cfg.dataloader.train.mapper:
@@ -214,6 +192,8 @@ def plan_tasks(
     Raises :class:`BenchmarkError` when a distillation row uses a teacher that no
     teacher row of ``rows`` trains.
     """
+    from d2kd.config.teachers import teacher_weights_keys
+
     seeds_for = seeds_for or profile.seeds
     base = work_dir
     tasks: List[Task] = []
@@ -270,7 +250,7 @@ def plan_tasks(
         if row.role in FIRST_ROLES:
             continue
         cfg = _load(row.config, [*profile.overrides_of(row), *row.overrides])
-        weights = _teacher_weights_keys(cfg)
+        weights = teacher_weights_keys(cfg)
         extra, needs, dep_keys = [], [], []
         if init is not None and not row.own_start:
             extra.append(f"train.init_checkpoint={os.path.join(init.output_dir, FINAL_CHECKPOINT)}")

@@ -49,6 +49,7 @@ import tqdm
 
 from d2kd.config import ConfigError, load_tool_config, resolve_init_checkpoint
 from d2kd.config.stages import stage_key
+from d2kd.config.teachers import iter_teachers
 from d2kd.engine.build import build_model
 from d2kd.engine.stages import stage_config
 from d2kd.modeling import Teacher, WeightsError
@@ -157,8 +158,8 @@ def build_teacher_model(cfg, teacher_name=None, name_key=lambda key: key):
             :func:`d2kd.config.stages.stage_key`, e.g. ``stages.0.model.teachers.weights``).
     """
     model_cfg = cfg.model
-    teachers = model_cfg.get("teachers", None)
-    if teachers is None:  # a plain detector config: its model with train.init_checkpoint
+    teachers = iter_teachers(model_cfg)
+    if not teachers:  # a plain detector config: its model with train.init_checkpoint
         weights = cfg.train.get("init_checkpoint", "")
         if weights and os.path.isdir(weights):  # a run's folder: its model_final.pth or latest checkpoint
             weights = resolve_init_checkpoint(weights)
@@ -170,16 +171,15 @@ def build_teacher_model(cfg, teacher_name=None, name_key=lambda key: key):
         model = instantiate(model_cfg)
         DetectionCheckpointer(model).load(weights)
         return model.eval(), {"weights": weights}
-    key = "model.teachers"
-    if "_target_" not in teachers:  # a dict name -> teacher
-        names = list(teachers.keys())
+    key, _, node = teachers[0]
+    if teachers[0].name is not None:  # a dict name -> teacher
+        names = [t.name for t in teachers]
         if teacher_name is None and len(names) > 1:
             raise ConfigError(f"The model has teachers {names}; choose one with --teacher")
-        key = f"model.teachers.{teacher_name or names[0]}"
-        teachers = teachers[teacher_name or names[0]]
-    _check_teacher_weights_file(teachers.get("weights", ""), name_key(f"{key}.weights"))
+        key, _, node = {t.name: t for t in teachers}[teacher_name or names[0]]
+    _check_teacher_weights_file(node.get("weights", ""), name_key(f"{key}.weights"))
     try:
-        teacher = build_model(teachers, key, name_key=name_key)
+        teacher = build_model(node, key, name_key=name_key)
     except ConfigError as e:
         raise ConfigError(_teacher_mismatch_message(e, name_key(f"{key}.model"))) from e
     if not isinstance(teacher, Teacher):

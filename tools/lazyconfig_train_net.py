@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import sys
+from collections.abc import Mapping
 
 try:
     import detectron2  # noqa: F401
@@ -55,9 +56,10 @@ from d2kd.config import (
     resolve_init_checkpoint,
     run_folder_kind,
 )
+from d2kd.config.teachers import iter_teachers
 from d2kd.data import verify_images
 from d2kd.data.checks import box_problems, verify_mode
-from d2kd.engine.build import build_eval_model, build_model, teacher_configs
+from d2kd.engine.build import build_eval_model, build_model
 from d2kd.engine.diagnostics import DistillDiagnostics
 from d2kd.engine.hooks import (DistillWeightSchedule, LossExplosionError, LossExplosionGuard, TeacherInheritance,
                                unwrap_model)
@@ -189,10 +191,13 @@ TEACHER_WEIGHTS_FIX = (
 
 
 def check_teacher_weights(node, key="model", name_key=lambda key: key):
-    """Every ``L(Teacher)(weights=...)`` under ``node`` (a config tree, named ``key``)
-    names an existing file; the message names each key as ``name_key`` spells it (a SAL
-    stage's: :func:`d2kd.config.stages.stage_key`)."""
-    for teacher_key, teacher in teacher_configs(node, key):
+    """Every teacher of the model config ``node`` (named ``key``; its ``teachers``:
+    :func:`~d2kd.config.teachers.iter_teachers`) names an existing ``weights`` file; the
+    message names each key as ``name_key`` spells it (a SAL stage's:
+    :func:`d2kd.config.stages.stage_key`)."""
+    for teacher_key, _, teacher in iter_teachers(node, key):
+        if not isinstance(teacher, Mapping):
+            continue  # not a teacher node: building the model says what is wrong
         weights_key = name_key(f"{teacher_key}.weights")
         weights = teacher.get("weights", None)
         if not weights:

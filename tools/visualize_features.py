@@ -220,22 +220,14 @@ def _save(fig, output: str) -> str:
 # ------------------------------------------------------------ models and data
 
 
-def _is_teacher_node(node) -> bool:
-    from d2kd.modeling.teacher import Teacher
-
-    return hasattr(node, "get") and node.get("_target_", None) in (
-        Teacher,
-        "d2kd.modeling.teacher.Teacher",
-    )
-
-
 def build_teachers(model_cfg) -> Dict[str, torch.nn.Module]:
-    """name -> :class:`~d2kd.modeling.teacher.Teacher` from a DistillationDetector config node."""
+    """name -> :class:`~d2kd.modeling.teacher.Teacher` from a DistillationDetector config node
+    (its teachers: :func:`~d2kd.config.teachers.iter_teachers`; the one teacher of
+    ``teachers=L(Teacher)(...)`` is ``teacher``)."""
+    from d2kd.config.teachers import iter_teachers
     from detectron2.config import instantiate
 
-    node = model_cfg.teachers
-    nodes = {"teacher": node} if _is_teacher_node(node) else dict(node.items())
-    return {name: instantiate(value) for name, value in nodes.items()}
+    return {name or "teacher": instantiate(node) for _, name, node in iter_teachers(model_cfg)}
 
 
 def build_student(model_cfg, weights: str) -> torch.nn.Module:

@@ -13,6 +13,7 @@ from typing import Iterable, List, Sequence
 from omegaconf import OmegaConf
 
 from ..utils.errors import ConfigError
+from .teachers import iter_teachers
 
 _MISSING = object()
 
@@ -456,6 +457,12 @@ def num_classes_keys(node, prefix: str = "model") -> List[tuple]:
     return found
 
 
+def _teacher_key_prefixes(model_cfg) -> tuple:
+    """``("model.teachers.", ...)``: a key of ``model_cfg`` (named ``model``) that starts with
+    one of them is a teacher's (:func:`~d2kd.config.teachers.iter_teachers`)."""
+    return tuple(f"{teacher.key}." for teacher in iter_teachers(model_cfg))
+
+
 def check_num_classes(cfg, dataset_name: str, thing_classes: Sequence[str], where: str = "") -> List[str]:
     """Every ``num_classes`` of the student equals the number of categories of the training
     set ``dataset_name``; a teacher's may differ (feature distillation does not need the
@@ -469,13 +476,14 @@ def check_num_classes(cfg, dataset_name: str, thing_classes: Sequence[str], wher
     """
     wanted = len(thing_classes)
     listed = ", ".join(thing_classes[:8]) + (", ..." if wanted > 8 else "")
+    of_teacher = _teacher_key_prefixes(cfg.model)
     warnings = []
     for key, value in num_classes_keys(cfg.model):
         if not _is_whole(value):
             raise ConfigError(f"{where}{key}={value!r}: give a whole number.")
         if value == wanted:
             continue
-        if ".teachers" in key:
+        if key.startswith(of_teacher):
             warnings.append(f"{where}{key}={value}, the training set {dataset_name!r} has {wanted} categories: "
                             "fine for feature distillation from a teacher trained on other categories; "
                             f"if it was trained on these, set {key}={wanted}.")
@@ -578,7 +586,8 @@ def check_split_categories(cfg, splits: Sequence[tuple], where: str = "") -> tup
     if reference is not None:
         if reference.classes:
             warnings = check_num_classes(cfg, reference.name, reference.classes, where)
-    model_keys = [(k, v) for k, v in num_classes_keys(cfg.model) if ".teachers" not in k and _is_whole(v)]
+    of_teacher = _teacher_key_prefixes(cfg.model)
+    model_keys = [(k, v) for k, v in num_classes_keys(cfg.model) if not k.startswith(of_teacher) and _is_whole(v)]
     for split in known:
         if split is reference:
             continue

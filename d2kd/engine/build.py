@@ -12,18 +12,19 @@ so the teachers are not built and their checkpoints are not needed.
 """
 from typing import Callable, List, Optional, Tuple
 
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig
 
 from detectron2.config import instantiate
 from detectron2.utils.registry import locate
 
 from ..config import ConfigError
 from ..config.checks import num_classes_keys
+from ..config.teachers import iter_teachers
 from ..modeling import DistillationDetector, PairingError, Teacher, WeightsError
 from ..modeling.checkpoint import mismatch_fix
 from ..modeling.distiller import DistilledStudent
 
-__all__ = ["teacher_configs", "is_distillation_config", "build_model", "build_eval_model"]
+__all__ = ["is_distillation_config", "build_model", "build_eval_model"]
 
 
 def _target_class(node):
@@ -37,24 +38,6 @@ def _target_class(node):
     return target if isinstance(target, type) else None
 
 
-def teacher_configs(node, key: str = "model") -> List[Tuple[str, DictConfig]]:
-    """``(key, node)`` of every ``L(Teacher)(...)`` under the config tree ``node`` (named ``key``),
-    e.g. ``[("model.teachers", ...)]`` or ``[("model.teachers.strong", ...), ...]``."""
-    found = []
-    if isinstance(node, DictConfig):
-        target = _target_class(node)
-        if target is not None and issubclass(target, Teacher):
-            return [(key, node)]
-        children = node.items_ex(resolve=False)
-    elif isinstance(node, ListConfig):
-        children = enumerate(node)
-    else:
-        return found
-    for name, child in children:
-        found += teacher_configs(child, f"{key}.{name}")
-    return found
-
-
 def is_distillation_config(model_cfg) -> bool:
     """Whether a model config builds a :class:`~d2kd.modeling.DistillationDetector` (or a
     subclass, such as DFMSD's)."""
@@ -62,12 +45,22 @@ def is_distillation_config(model_cfg) -> bool:
     return target is not None and issubclass(target, DistillationDetector)
 
 
+def _teachers_built(model_cfg, key: str) -> List[Tuple[str, DictConfig]]:
+    """``(key, node)`` of the teachers that building ``model_cfg`` (named ``key``) loads:
+    ``model_cfg`` itself where it is an ``L(Teacher)`` (a tool that builds one teacher
+    alone), else its teachers (:func:`~d2kd.config.teachers.iter_teachers`)."""
+    target = _target_class(model_cfg)
+    if target is not None and issubclass(target, Teacher):
+        return [(key, model_cfg)]
+    return [(t.key, t.node) for t in iter_teachers(model_cfg, key) if isinstance(t.node, DictConfig)]
+
+
 def _weights_message(model_cfg, key: str, error: WeightsError, name_key: Callable[[str], str]) -> str:
     """The WeightsError's message, its fix naming the config keys where the file is a
     teacher's: ``<teacher>.model.roi_heads.num_classes=N`` for a class count that differs,
     the weights key for a distillation run's checkpoint (each key as ``name_key`` spells it)."""
     path = getattr(error, "path", "")
-    teachers = [(k, node) for k, node in teacher_configs(model_cfg, key)
+    teachers = [(k, node) for k, node in _teachers_built(model_cfg, key)
                 if path and str(node.get("weights", "")) == path]
     if not teachers or not (getattr(error, "file_num_classes", None) is not None
                             or getattr(error, "from_distillation", False)):

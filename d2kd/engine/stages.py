@@ -54,6 +54,7 @@ from detectron2.utils.env import seed_all_rng
 
 from ..config import ConfigError, check_output_dir, check_run_folder
 from ..config.stages import stage_config, stage_dir_name, stage_key, stage_name
+from ..config.teachers import iter_teachers
 from ..modeling.checkpoint import WeightsError
 from ..utils.env import resolve_device
 from ..utils.io import atomic_copy, removing_new_empty_folders
@@ -119,9 +120,7 @@ def check_stages(cfg) -> List:
     configs = []
     for i, name in enumerate(names):
         scfg = stage_config(cfg, i)
-        model = scfg.get("model", None)
-        teachers = model.get("teachers", None) if isinstance(model, DictConfig) else None
-        if not teachers:
+        if not iter_teachers(scfg.get("model", None)):
             raise ConfigError(
                 f"Stage {i + 1} ({name}) has no teacher: its model needs `teachers` "
                 f"(set stages[{i}].model.teachers=L(Teacher)(model=..., weights=...))."
@@ -140,17 +139,18 @@ def is_finished(stage_cfg) -> bool:
 
 
 def describe_teachers(model_cfg) -> str:
-    """Short text naming a model config's teacher(s): ``<meta-arch> (<weights>)``."""
-    teachers = model_cfg.get("teachers", None)
-    if teachers is None:
+    """Short text naming a model config's teacher(s) (:func:`~d2kd.config.teachers.iter_teachers`):
+    ``<meta-arch> (<weights>)``, ``<name>: <meta-arch> (<weights>); ...`` for named ones, ``-``
+    without teachers."""
+    teachers = iter_teachers(model_cfg)
+    if not teachers:
         return "-"
-    items = [("", teachers)] if "_target_" in teachers else list(teachers.items())
     parts = []
-    for key, teacher in items:
+    for _, name, teacher in teachers:
         target = teacher.get("model", {}).get("_target_", "?") if isinstance(teacher, DictConfig) else "?"
         target = target if isinstance(target, str) else getattr(target, "__name__", str(target))
         text = f"{target.rsplit('.', 1)[-1]} ({teacher.get('weights', '?')})"
-        parts.append(f"{key}: {text}" if key else text)
+        parts.append(f"{name}: {text}" if name else text)
     return "; ".join(parts)
 
 
@@ -184,12 +184,10 @@ def summary_table(rows: List[Dict]) -> str:
 
 def teacher_weights(model_cfg) -> List[str]:
     """The checkpoint paths of a model config's teacher(s) (``model.teachers``: one
-    ``L(Teacher)`` or a dict of them); empty without teachers."""
-    teachers = model_cfg.get("teachers", None) if isinstance(model_cfg, DictConfig) else None
-    if teachers is None:
-        return []
-    items = [teachers] if "_target_" in teachers else list(teachers.values())
-    return [str(t.get("weights", "")) for t in items if isinstance(t, DictConfig) and t.get("weights", "")]
+    ``L(Teacher)`` or a dict of them, :func:`~d2kd.config.teachers.iter_teachers`); empty
+    without teachers."""
+    return [str(t.get("weights", "")) for _, _, t in iter_teachers(model_cfg)
+            if isinstance(t, DictConfig) and t.get("weights", "")]
 
 
 def _validate_builds(cfg, index: int, name: str, scfg, previous_teachers: Sequence[str] = ()) -> Dict[str, tuple]:
