@@ -604,6 +604,7 @@ PROFILES: Dict[str, Profile] = {
              "\"Converged\"). Each run also evaluates the test split (recorded for the converged tables, "
              "never used for a choice).",
         report_splits=CONVERGED_TEST,
+        restart_stopped=True,  # its runs serve the converged tables, seed-paired
     ),
 }
 

@@ -647,7 +647,10 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
             task = ready.pop(0)
             pending.remove(task)
             started += 1
-            if task.restart_stopped and os.path.isdir(task.output_dir) and os.listdir(task.output_dir):
+            # a training stopped part-way (no final weights yet); one stopped in its evaluations
+            # keeps its final weights: --resume then only evaluates
+            if (task.restart_stopped and os.path.isdir(task.output_dir) and os.listdir(task.output_dir)
+                    and not os.path.isfile(task.artifact)):
                 log(f"[benchmark] {task.name}: a stopped run of it is in its folder; trained again from "
                     "its start (seed-paired rows are never resumed)")
                 shutil.rmtree(task.output_dir)
@@ -683,6 +686,8 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
                 dataset, command = task.evaluations[steps[name]]
                 steps[name] += 1
                 log(f"[benchmark] {name}: trained; evaluating its final weights on {dataset}")
+                # an evaluation stopped or failed earlier left its folder: start it afresh there
+                shutil.rmtree(os.path.join(task.output_dir, EVAL_FOLDER.format(dataset)), ignore_errors=True)
                 running[name] = (task, start(task, command), start_time)
                 continue
             del running[name]
@@ -690,8 +695,10 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
                 for other, p, _ in running.values():
                     _stop(p)
                 tail = open(log_path).read()[-3000:]
+                step = ("its training" if steps[name] == 0
+                        else f"its evaluation on {task.evaluations[steps[name] - 1][0]}")
                 raise BenchmarkError(
-                    f"{task.name} failed (exit {proc.returncode}); log {log_path}:\n{tail}\n"
+                    f"{task.name} failed in {step} (exit {proc.returncode}); log {log_path}:\n{tail}\n"
                     "Fix the cause and run the same command again: finished runs are kept."
                 )
             result = _finish(task, time.time() - start_time)

@@ -308,11 +308,15 @@ def test_a_stopped_seed_paired_run_is_trained_again_from_its_start_a_teacher_res
     # the scheduler: a stopped run's files (its checkpoints) go before it starts again; a teacher's stay
     stopped, resumed = _task(tmp_path, "stopped"), _task(tmp_path, "resumed")
     stopped = replace(stopped, restart_stopped=True)
-    for task in (stopped, resumed):
+    # trained to its end, stopped in its evaluations: its final weights stay (--resume only evaluates)
+    evaluating = replace(_task(tmp_path, "evaluating"), restart_stopped=True)
+    for task in (stopped, resumed, evaluating):
         os.makedirs(task.output_dir)
         _checkpoint(os.path.join(task.output_dir, "model_0000099.pth"), torch.zeros(2, 3), iteration=99)
+    open(evaluating.artifact, "w").close()
     lines = []
-    run_tasks([stopped, resumed], jobs=1, log=lines.append)
+    run_tasks([stopped, resumed, evaluating], jobs=1, log=lines.append)
     assert not os.path.exists(os.path.join(stopped.output_dir, "model_0000099.pth"))
     assert os.path.exists(os.path.join(resumed.output_dir, "model_0000099.pth"))
+    assert os.path.exists(evaluating.artifact)
     assert sum("trained again from its start" in line for line in lines) == 1
