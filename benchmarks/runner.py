@@ -2,17 +2,19 @@
 
 Each (row, seed) is a *task* with its own folder
 ``<work_dir>/<row>/seed<k>-<key>``, where ``key`` hashes everything
-that decides the result: the code of the config file and of every config file it
-imports (not their docstrings or comments), the
-overrides, the schedule, the seed, and the keys of the teachers (and box cache)
-it uses. A task whose folder holds ``result.json`` is done and is not run again;
-an interrupted task continues from its last checkpoint (``--resume``). Editing a
-config therefore re-runs exactly the rows that depend on it. Folders do not
-name the profile: a task that two profiles share (same config, overrides,
-schedule, seed and inputs) is trained once; the quick profile's smaller scale
-gives its runs keys of their own.
+that decides the result: the config as the run resolves it (the config file, the
+files it imports, the overrides, the schedule and the seed: :func:`resolved_digest`)
+and the keys of the runs whose output it uses (teachers, warm-up, box cache). A
+task whose folder holds ``result.json`` is done and is not run again; an
+interrupted task continues from its last checkpoint (``--resume``). Editing a
+config's values therefore re-runs exactly the rows that depend on them, while
+restructuring config files that resolve to the same config keeps every run.
+Folders do not name the profile: a task that two profiles share (same resolved
+config and inputs) is trained once; the quick profile's smaller scale gives its
+runs keys of their own.
 """
 import ast
+import copy
 import hashlib
 import json
 import os
@@ -144,14 +146,62 @@ def config_digest(path: str) -> str:
     return digest.hexdigest()
 
 
+KEY_SCHEME = "resolved-config-1"  # part of every key: a new scheme never matches an old key
+INPUT = "benchmark-input"  # stands for the path of an input run's output in a resolved config
+RUN_FOLDER = "benchmark-run-folder"  # stands for the task's own folder
+
+
 def _key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
+_LOADED: Dict[Tuple[str, float], object] = {}  # (path, mtime) -> the config file as loaded
+
+
 def _load(config: str, overrides: Sequence[str]):
+    """A config file with ``overrides`` applied; each file is read once per process."""
     from d2kd.config import apply_overrides_strictly, load_config
 
-    return apply_overrides_strictly(load_config(os.path.join(ROOT, config)), list(overrides))
+    path = os.path.join(ROOT, config)
+    cache_key = (os.path.abspath(path), os.path.getmtime(path))
+    if cache_key not in _LOADED:
+        _LOADED[cache_key] = load_config(path)
+    return apply_overrides_strictly(copy.deepcopy(_LOADED[cache_key]), list(overrides))
+
+
+def _canonical(value):
+    """A config node as plain JSON data: interpolations unresolved, floats by ``repr``, a
+    class or function by its qualified name only (moving it between modules keeps its runs;
+    renaming it does not)."""
+    from omegaconf import DictConfig, ListConfig
+
+    if isinstance(value, DictConfig):
+        return {str(k): _canonical(v) for k, v in value.items_ex(resolve=False)}
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (ListConfig, list, tuple)):
+        return [_canonical(v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, type) or callable(value):
+        return getattr(value, "__qualname__", repr(value))
+    text = repr(value)
+    if " at 0x" in text:
+        raise BenchmarkError(f"A config value has no stable form to key a run by: {text}")
+    return f"{type(value).__qualname__}:{text}"
+
+
+def resolved_digest(config: str, overrides: Sequence[str], inputs: Sequence[str] = ()) -> str:
+    """sha256 of ``config`` with ``overrides`` applied, as the run resolves it.
+
+    ``inputs``: the keys the benchmark sets to other runs' outputs (teacher weights,
+    ``train.init_checkpoint``, box caches); they count as :data:`INPUT` (the inputs' own
+    keys enter the task's key instead), as ``train.output_dir`` counts as :data:`RUN_FOLDER`.
+    """
+    cfg = _load(config, [*overrides, *(f"{k}={INPUT}" for k in inputs), f"train.output_dir={RUN_FOLDER}"])
+    return hashlib.sha256(json.dumps(_canonical(cfg), sort_keys=True).encode()).hexdigest()
 
 
 def _norm(path: str) -> str:
@@ -207,7 +257,8 @@ def plan_tasks(
             common += _stage_mirrors(_load(row.config, []), of_profile)
         overrides = [*common, *row.overrides, f"train.max_iter={iters}",
                      f"train.eval_period={iters}", f"train.seed={seed}"]
-        key = _key(config_digest(os.path.join(ROOT, row.config)), overrides, dep_keys)
+        inputs = [e.split("=", 1)[0] for e in extra]
+        key = _key(KEY_SCHEME, resolved_digest(row.config, overrides, inputs), dep_keys)
         out = os.path.join(base, row.name, f"seed{seed}-{key}")
         # (the checkpoint period does not change the weights: it is not part of the key)
         command = [python, TRAIN_TOOL, "--resume", "--config-file", row.config, *overrides, *extra,
@@ -316,7 +367,7 @@ def _box_cache_task(profile, row, cfg, weights, teacher_of, base, python) -> Tas
     common = profile.overrides_of(row)
     overrides = [*common, *_stage_mirrors(cfg, common), *row.overrides,
                  f"{stage_keys[0]}={os.path.join(teacher.output_dir, FINAL_CHECKPOINT)}"]
-    key = _key(teacher.key, list(common), list(row.overrides))
+    key = _key(KEY_SCHEME, resolved_digest(row.config, overrides[:-1], [stage_keys[0]]), teacher.key)
     out = os.path.join(base, "box_cache", key)
     command = [python, CACHE_TOOL, "--config-file", row.config, "--stage", "1",
                "--output", f"{out}/{BOX_CACHE_FILE}", *overrides]

@@ -43,12 +43,14 @@ replaces its line).
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # the benchmarks package lives beside tools/
 
+from benchmarks.migrate import migrate
 from benchmarks.overhead import MODES, SECOND_VIEW_MODE, measure, run_overhead
 from benchmarks.plan import PROFILES, row_by_name, rows_for
 from benchmarks.report import main_table
@@ -99,6 +101,10 @@ def main(argv=None):
                              "M minutes with their checkpoints kept; the same command goes on later")
     parser.add_argument("--commit-records", action="store_true",
                         help="git-commit each run's record (docs/results/runs/<profile>/) as it lands")
+    parser.add_argument("--migrate-keys", metavar="COMMIT", default=None,
+                        help="move the committed records and run folders whose cache key changed since "
+                             "COMMIT to their new keys (after a change that trains the same models: "
+                             "a new key scheme, a renamed config key); with --plan: only list them")
     parser.add_argument("--no-costs", action="store_true", help="skip params/FLOPs/latency")
     parser.add_argument("--config", default="configs/baselines/fitnet_R50_to_R18_retinanet.py",
                         help="--overhead: the distillation config")
@@ -119,6 +125,13 @@ def main(argv=None):
         return
     if args.opts:
         parser.error(f"overrides {args.opts} apply to --overhead only; the benchmark's are in benchmarks/plan.py")
+    if args.migrate_keys:
+        records_root = os.path.join(os.path.dirname(os.path.abspath(args.results or RESULTS)), "results", "runs")
+        try:
+            migrate(args.migrate_keys, ROOT, records_root, args.work_dir, dry_run=args.plan)
+        except (RuntimeError, subprocess.CalledProcessError) as e:
+            sys.exit(f"benchmark error: --migrate-keys {args.migrate_keys}: {e}")
+        return
     profile = PROFILES["quick" if args.quick else args.profile]
     try:
         rows = rows_for(profile, args.rows)
