@@ -49,7 +49,7 @@ def test_converged_plan_students_from_scratch_teachers_and_test_split(tmp_path, 
     assert _value(sal, "stages.0.model.teachers.weights") == f"{weak.output_dir}/model_final.pth"
     assert _value(sal, "model.teachers.weights") == f"{teacher.output_dir}/model_final.pth"
     assert _value(sal, "train.max_iter") == str(CONVERGED_N // 2)  # each of the 2 stages
-    assert _value(tasks["conv_mkd/seed1"], "model.distill_losses.0.alpha") == f"{1.1e-4 * 2.0:.4g}"
+    assert _value(tasks["conv_mkd/seed1"], "model.distill_losses.0.weight") == f"{1.1e-4 * 2.0:.4g}"
     assert profile.strongest_baselines == 2
     # a student run stopped by a session's end is trained again from its start; a teacher resumes
     assert all(t.restart_stopped == (t.row is not None and t.row.role != "teacher") for t in tasks.values())

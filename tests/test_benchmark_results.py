@@ -276,7 +276,7 @@ def test_mkd_ablation_rows_switch_one_term_off():
 def test_mkd_weighting_rows_set_existing_weights_of_the_mkd_config():
     from benchmarks.runner import _load
 
-    expected = {"mkd_alpha_warm": {"alpha": 3.8e-5},
+    expected = {"mkd_alpha_warm": {"weight": 3.8e-5},
                 "mkd_balanced": {"fea_weight": 0.29, "multiscale_weight": 0.099, "fdmd_weight": 0.32,
                                  "fad_weight": 8.4}}
     default = _load(row_by_name("mkd").config, []).model.distill_losses[0]
@@ -284,7 +284,7 @@ def test_mkd_weighting_rows_set_existing_weights_of_the_mkd_config():
         row = row_by_name(name)
         assert row.config == row_by_name("mkd").config and row.table == "mkd_ablation"
         loss = _load(row.config, row.overrides).model.distill_losses[0]  # strict: a wrong key raises
-        for key in ("alpha", "fea_weight", "multiscale_weight", "fdmd_weight", "fad_weight"):
+        for key in ("weight", "fea_weight", "multiscale_weight", "fdmd_weight", "fad_weight"):
             assert loss[key] == values.get(key, default[key]), (name, key)
 
 
@@ -313,7 +313,7 @@ def _shrunk(prefix, channels):
 def _tiny_rows():
     by_name = {r.name: r for r in ROWS}
     distill = _shrunk("model.student", 16)  # (model.min_input_size: the profile's distill_overrides)
-    mkd = ["model.distill_losses.0.kernels=[1,2]", "model.distill_losses.0.alpha=1e-4"]
+    mkd = ["model.distill_losses.0.kernels=[1,2]", "model.distill_losses.0.weight=1e-4"]
     extra = {
         "teacher_weak": _shrunk("model", 24),
         "teacher_strong": _shrunk("model", 32),

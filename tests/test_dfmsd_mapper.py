@@ -156,7 +156,7 @@ def test_cached_teacher_boxes_drive_the_decision(tmp_path, registered):
 
 
 def test_box_cache_errors(tmp_path, registered, caplog):
-    with pytest.raises(BoxCacheError, match="does not exist.*cache_teacher_boxes"):
+    with pytest.raises(BoxCacheError, match="does not exist.*python -m dfmsd.cache_boxes"):
         _mapper(box_cache=str(tmp_path / "nope.json"))
     with pytest.raises(BoxCacheError, match="incomplete"):
         _mapper(box_cache=_cache(tmp_path, registered, BIG, complete=False))

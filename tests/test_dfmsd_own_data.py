@@ -19,6 +19,7 @@ from d2kd.config import ConfigError, load_config, load_tool_config
 from d2kd.engine.stages import stage_config
 from detectron2.config import instantiate
 from detectron2.engine import default_argument_parser
+from dfmsd import cache_boxes
 
 CONFIG = os.path.join(ROOT, "projects/DFMSD/configs/Shapes/dfmsd_R34_R18w64_to_R18_faster_rcnn.py")
 WEAK_DEFAULT = "output/teachers/faster_rcnn_R34_FPN/model_final.pth"  # the config's weak teacher
@@ -70,8 +71,7 @@ def _train(*overrides):
 
 
 def _cache(*arguments):
-    tool = load_tool("cache_teacher_boxes")
-    return tool.main(tool.parse_args(["--config-file", CONFIG, *arguments]))
+    return cache_boxes.main(cache_boxes.parse_args(["--config-file", CONFIG, *arguments]))
 
 
 @pytest.fixture(scope="module")
@@ -157,12 +157,11 @@ def test_the_box_cache_is_named_after_the_configured_training_set(box_cache, wor
                                     "dfmsd_swin_nano_micro_to_R18_retinanet.py",
                                     "dfmsd_faster_rcnn_R34_R18w64_to_R18_retinanet.py"])
 def test_on_the_bundled_data_the_default_name_is_the_path_the_config_reads(config):
-    tool = load_tool("cache_teacher_boxes")
     cfg = load_config(os.path.join(ROOT, "projects/DFMSD/configs/Shapes", config))
-    box_cache, names, key = tool._me_target(cfg, 1)
+    box_cache, names, key = cache_boxes._me_target(cfg, 1)
     weak = stage_config(cfg, 0).model.teachers.weights
     assert key == "dataloader.train.mapper.box_cache"
-    assert tool.default_output(box_cache, weak, [names]) == box_cache
+    assert cache_boxes.default_output(box_cache, weak, [names]) == box_cache
 
 
 def test_the_two_stage_run_and_its_pictures_on_own_data(teachers, box_cache, workdir, monkeypatch):

@@ -93,9 +93,14 @@ def test_the_weight_keys_of_real_configs_are_named_with_their_values():
     def keys(config, stage=1):
         return loss_scale.weight_keys(load_config(os.path.join(ROOT, config)), stage)
 
-    # MKD's outer weight is alpha (eq. 6), the others' weight; values as the configs set them
-    assert keys("projects/MKD/configs/Shapes/mkd_R18w64_to_R18_faster_rcnn.py") == [
-        ("model.distill_losses.0.alpha", pytest.approx(1.1e-4))]
+    # every loss's outer weight is weight (MKD's the paper's alpha, eq. 6); values as the configs set them
+    mkd = "projects/MKD/configs/Shapes/mkd_R18w64_to_R18_faster_rcnn.py"
+    assert keys(mkd) == [("model.distill_losses.0.weight", pytest.approx(1.1e-4))]
+    # a config that still sets the deprecated alpha: the key it sets, not a second one beside it
+    old = load_config(os.path.join(ROOT, mkd))
+    del old.model.distill_losses[0]["weight"]
+    old.model.distill_losses[0].alpha = 3e-4
+    assert loss_scale.weight_keys(old) == [("model.distill_losses.0.alpha", 3e-4)]
     assert keys("configs/baselines/pkd_R50_to_R18_retinanet.py") == [("model.distill_losses.0.weight", 1.0)]
     # a SAL config: the top-level key, which every stage without losses of its own uses
     dfmsd = "projects/DFMSD/configs/Shapes/dfmsd_R34_R18w64_to_R18_faster_rcnn.py"
@@ -108,11 +113,11 @@ def test_the_weight_keys_of_real_configs_are_named_with_their_values():
     cfg.stages[1].model = {"distill_losses": [L(MGDLoss)(in_features=["p3"], channels=16)]}
     assert loss_scale.weight_keys(cfg, 2) == [("stages.1.model.distill_losses.0.weight", 2e-5)]
     assert loss_scale.weight_keys(cfg, 1)[0][0] == "model.distill_losses.0.weight"
-    report = loss_scale.format_weights([("model.distill_losses.0.alpha", 1.1e-4), ("model.distill_losses.1.weight",
-                                                                                    2.0)], 2.18)
+    report = loss_scale.format_weights([("model.distill_losses.0.weight", 1.1e-4), ("model.distill_losses.1.weight",
+                                                                                     2.0)], 2.18)
     assert report.splitlines() == [
         "The distillation weights (current -> suggested):",
-        "  model.distill_losses.0.alpha: 0.00011 -> 0.00024",
+        "  model.distill_losses.0.weight: 0.00011 -> 0.00024",
         "  model.distill_losses.1.weight: 2 -> 4.36",
-        "As overrides: model.distill_losses.0.alpha=0.00024 model.distill_losses.1.weight=4.36",
+        "As overrides: model.distill_losses.0.weight=0.00024 model.distill_losses.1.weight=4.36",
     ]

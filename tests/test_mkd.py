@@ -7,6 +7,7 @@ import glob
 import math
 import os
 import re
+from unittest import mock
 
 import pytest
 import torch
@@ -22,7 +23,7 @@ from omegaconf import OmegaConf
 from tool_runs import ROOT, TINY_DATA, load_tool, read_metrics, run_tool, shrink_model
 
 from d2kd.config import apply_overrides_strictly
-from d2kd.losses import DistillContext
+from d2kd.losses import DistillContext, common
 from d2kd.modeling import DistillationDetector, Teacher
 from mkd import FADLoss, FDMDLoss, FeatureMSELoss, MKDLoss, MultiscaleLoss
 
@@ -214,7 +215,7 @@ def test_mkd_loss_keys_and_weights():
     teacher = {k: torch.randn_like(v) for k, v in student.items()}
     weights = dict(fea_weight=0.5, multiscale_weight=2.0, fdmd_weight=3.0, fad_weight=0.25)
     loss = MKDLoss(
-        in_features=["p3", "p4"], alpha=0.1, zeta=0.0, use_generator=False, kernels=[1, 2], tau=2.0, **weights
+        in_features=["p3", "p4"], weight=0.1, zeta=0.0, use_generator=False, kernels=[1, 2], tau=2.0, **weights
     )
     out = loss(student, teacher, CONTEXT)
     terms = {
@@ -242,12 +243,69 @@ def test_mkd_loss_switches_drop_terms_and_their_modules():
     MKDLoss(in_features=["p3"], use_generator=False)
 
 
-def test_mkd_alpha_is_read_at_every_forward():
+def test_mkd_weight_is_read_at_every_forward():
     loss = MKDLoss(in_features=["p3"], use_fdmd=False)
     s, t = {"p3": torch.randn(1, 2, 4, 4)}, {"p3": torch.randn(1, 2, 4, 4)}
     before = loss(s, t, CONTEXT)["loss_mkd_fea_p3"].item()
-    loss.alpha = 5.0
+    loss.weight = 5.0
     assert loss(s, t, CONTEXT)["loss_mkd_fea_p3"].item() == pytest.approx(5.0 * before)
+    with pytest.warns(DeprecationWarning, match="alpha is deprecated: use .weight"):
+        loss.alpha = 2.0  # the old attribute sets weight
+    assert loss.weight == loss.alpha == 2.0
+
+
+# ------------------------------------------------------------ alpha: the deprecated name of weight
+
+_ALPHA_DEPRECATED = r"model\.distill_losses\.<i>\.alpha is deprecated: use model\.distill_losses\.<i>\.weight"
+
+
+def test_deprecated_alpha_gives_the_loss_of_weight_and_warns():
+    torch.manual_seed(0)
+    student = {"p3": torch.randn(2, 4, 8, 8), "p4": torch.randn(2, 4, 4, 4)}
+    teacher = {k: torch.randn_like(v) for k, v in student.items()}
+    settings = dict(in_features=["p3", "p4"], channels=4, kernels=[1, 2], fdmd_weight=1.1)
+    torch.manual_seed(1)  # the FDMD generators' initialisation
+    new = MKDLoss(weight=0.3, **settings)
+    torch.manual_seed(1)
+    with pytest.warns(DeprecationWarning, match=_ALPHA_DEPRECATED), mock.patch.object(common.logger, "warning") as log:
+        old = MKDLoss(alpha=0.3, **settings)
+    (message,), _ = log.call_args  # logged too: Python hides a DeprecationWarning by default
+    assert re.match(_ALPHA_DEPRECATED, message)
+    assert old.weight == 0.3
+    torch.manual_seed(2)  # FDMD's frequency mask
+    expected = new(student, teacher, CONTEXT)
+    torch.manual_seed(2)
+    got = old(student, teacher, CONTEXT)
+    assert list(got) == list(expected)
+    assert all(torch.equal(got[k], expected[k]) for k in expected)  # bit for bit
+
+
+def test_deprecated_alpha_in_a_lazy_config_builds_the_loss_of_weight():
+    node = _mkd_node(_load(MAIN))
+    del node["weight"]
+    node.alpha = 5.0  # a config written before the rename: L(MKDLoss)(alpha=5.0, ...)
+    with pytest.warns(DeprecationWarning, match=_ALPHA_DEPRECATED):
+        assert instantiate(node).weight == 5.0
+    cfg = apply_overrides_strictly(_load(MAIN), ["model.distill_losses.0.weight=2.5"])
+    assert instantiate(_mkd_node(cfg)).weight == 2.5
+
+
+def test_deprecated_alpha_override_sets_weight_with_a_warning():
+    """Commands written before the rename (the benchmark's recorded runs) keep working."""
+    with pytest.warns(DeprecationWarning, match=r"model.distill_losses.0.alpha is deprecated: use "
+                                                r"model.distill_losses.0.weight"):
+        cfg = apply_overrides_strictly(_load(MAIN), ["model.distill_losses.0.alpha=0.000286"])
+    node = _mkd_node(cfg)
+    assert node.weight == 0.000286 and "alpha" not in node
+    assert instantiate(node).weight == 0.000286
+    with pytest.raises(Exception, match="has no key 'model.distill_losses.0.alphaa'"):
+        apply_overrides_strictly(_load(MAIN), ["model.distill_losses.0.alphaa=1"])
+
+
+@pytest.mark.parametrize("weight", [1.0, 0.5])  # also at weight's default value
+def test_weight_and_alpha_both_given_is_an_error_naming_both(weight):
+    with pytest.raises(ValueError, match=rf"both weight={weight} and alpha=0.3 are given.*give only weight"):
+        MKDLoss(in_features=["p3"], channels=4, weight=weight, alpha=0.3)
 
 
 # ------------------------------------------------------------ errors at construction
@@ -280,7 +338,8 @@ def test_bad_tau(tau):
 @pytest.mark.parametrize(
     "kwargs, name",
     [
-        (dict(alpha=-0.1), "alpha"),
+        (dict(weight=-0.1), r"weight \(eq. 6's alpha, the KD loss weight\) must be >= 0"),
+        (dict(alpha=-0.1), "weight"),
         (dict(fea_weight=-1.0), "fea_weight"),
         (dict(multiscale_weight=-1.0), "multiscale_weight"),
         (dict(fdmd_weight=-1.0), "fdmd_weight"),
@@ -429,7 +488,7 @@ def test_min_input_size_kernels_and_levels_fit_the_data():
 def test_main_config_has_the_paper_settings():
     loss = instantiate(_mkd_node(_load(MAIN)))
     assert loss.enabled_terms == ["fea", "multiscale", "fdmd", "fad"]
-    assert loss.alpha == 1.0 and set(loss.term_weights.values()) == {1.0}
+    assert loss.weight == 1.0 and set(loss.term_weights.values()) == {1.0}
     assert loss.terms["fdmd"].zeta == 0.5 and loss.terms["fdmd"].use_generator
     assert loss.terms["multiscale"].kernels == (1, 2, 4) and loss.terms["fad"].tau == 1.0
     # FDMD generators work at the teacher's FPN width (interpolated from the teacher config)
@@ -450,7 +509,7 @@ def test_table4_ablations_switch_off_one_term(term):
 @pytest.mark.parametrize("suffix, alpha", [("_alpha0p1", 0.1), ("", 1.0), ("_alpha5", 5.0)])
 def test_table5_alpha_sweep(suffix, alpha):
     cfg = _load(f"projects/MKD/configs/Shapes/mkd_R50_to_R18_retinanet{suffix}.py")
-    assert instantiate(_mkd_node(cfg)).alpha == alpha
+    assert instantiate(_mkd_node(cfg)).weight == alpha
 
 
 def test_table3_teachers_differ_in_size_only():
@@ -488,9 +547,9 @@ def _tiny_overrides(extra_student=()):
         + [
             "model.min_input_size=96",  # TINY_DATA's smallest short edge
             "model.distill_losses.0.kernels=[1,2]",  # p5 is 3x3 at 96 px
-            # an untrained teacher's eval-mode features are large (MSE ~ 1e3); at alpha = 1
-            # two SGD steps would wreck the student and leave AP undefined (NaN)
-            "model.distill_losses.0.alpha=1e-4",
+            # an untrained teacher's eval-mode features are large (MSE ~ 1e3); at weight 1
+            # (the paper's alpha) two SGD steps would wreck the student and leave AP undefined (NaN)
+            "model.distill_losses.0.weight=1e-4",
         ]
     )
 

@@ -219,12 +219,12 @@ def test_a_negative_loss_weight_in_a_plain_run_is_a_config_error_before_anything
     out = tmp_path / "run"
     proc = run_tool("lazyconfig_train_net.py", "--config-file", MKD_CONFIG, *own_data(dataset),
                     *STUDENT_OVERRIDES, *TEACHER_OVERRIDES, "model.teachers.model.roi_heads.num_classes=2",
-                    f"model.teachers.weights={teacher_checkpoint}", "model.distill_losses.0.alpha=-1.0",
+                    f"model.teachers.weights={teacher_checkpoint}", "model.distill_losses.0.weight=-1.0",
                     "train.max_iter=1", f"train.output_dir={out}", check=False)
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("Config error: model cannot be built: ValueError: "), last
-    assert "alpha (KD loss weight) must be >= 0, got -1.0" in last
+    assert "MKDLoss: weight (eq. 6's alpha, the KD loss weight) must be >= 0, got -1.0" in last
     assert "Traceback" not in proc.stderr
     assert not out.exists() or not list(out.iterdir())  # no config.yaml, no log.txt
 
@@ -383,18 +383,18 @@ def test_run_folder_kinds_and_runs_of_the_same_kind():
 
 # --- 7. the checks' warnings reach the run's log.txt -------------------------------------------
 
-def test_the_checks_warnings_reach_a_staged_runs_log_txt(tmp_path):
+def test_the_checks_warnings_reach_a_staged_runs_log_txt(tmp_path, monkeypatch):
     """The warnings of every stage's checks, logged before log.txt exists, are in it after the
     run (a plain run's: tests/test_own_coco_dataset.py, the odd boxes)."""
     import logging
 
     from detectron2.engine import default_argument_parser
+    from tool_runs import load_tool
 
-    from d2kd.engine.stages import run_stages
+    from d2kd.engine import checks
 
     out = tmp_path / "run"
-    cfg = _load(DFMSD_CONFIG, [f"train.output_dir={out}"])
-    args = default_argument_parser().parse_args(["--config-file", DFMSD_CONFIG])
+    args = default_argument_parser().parse_args(["--config-file", DFMSD_CONFIG, f"train.output_dir={out}"])
 
     def check(args, stage_cfg, name_key):
         assert not (out / "log.txt").exists()
@@ -403,8 +403,11 @@ def test_the_checks_warnings_reach_a_staged_runs_log_txt(tmp_path):
         logging.getLogger("d2kd.config.checks").warning("a teacher's num_classes in %s", where)
 
     trained = []
-    run_stages(args, cfg, do_train=lambda args, scfg, extra_hooks: trained.append(scfg.train.output_dir),
-               check=check, validate_models=False)
+    tool = load_tool("lazyconfig_train_net")
+    monkeypatch.setattr(checks, "check_config", check)
+    monkeypatch.setattr(checks, "_check_stage_builds", lambda stages: None)  # no teacher weights here
+    monkeypatch.setattr(tool, "do_train", lambda args, scfg, extra_hooks: trained.append(scfg.train.output_dir))
+    tool.main(args)
     assert trained == [str(out / "stage1"), str(out / "stage2")]
     log = (out / "log.txt").read_text()
     for stage in ("stage1", "stage2"):

@@ -1,7 +1,7 @@
-"""The stage runner (d2kd.engine.stages), method-agnostic: stage configs, checks, and a
-two-stage run through tools/lazyconfig_train_net.py's do_train on the tiny dataset
-(hand-off of the student, interruption in stage 2, --resume, comparison table)."""
-import copy
+"""The stages of a config (d2kd.engine.stages), method-agnostic: stage configs, the stages
+offered to the tool (hand-off, finished stages), checks, and a two-stage run through
+tools/lazyconfig_train_net.py on the tiny dataset (hand-off of the student, interruption in
+stage 2, --resume, comparison table, model.inherit)."""
 import json
 import os
 
@@ -11,12 +11,13 @@ from omegaconf import OmegaConf
 from tool_runs import ROOT, load_tool
 
 from d2kd.config import ConfigError
-from d2kd.engine.hooks import StudentHandoff, unwrap_model
+from d2kd.engine import checks
+from d2kd.engine.hooks import StudentHandoff, TeacherInheritance, unwrap_model
 from d2kd.engine.stages import (
     SUMMARY_FILE,
     check_stages,
-    run_stages,
     stage_config,
+    stages_of,
     summary_table,
 )
 from d2kd.losses import FitNetLoss
@@ -124,6 +125,47 @@ def test_bad_stage_declarations(tmp_path, edit, message):
         check_stages(cfg)
 
 
+def test_stages_of_offers_each_stage_with_its_handoff(tmp_path):
+    cfg = _stages_cfg(tmp_path)
+    run = tmp_path / "run"
+    first, second = stages_of(cfg)
+    assert (first.index, first.name, first.num_stages, first.staged) == (0, "weak", 2, True)
+    assert (second.index, second.name) == (1, "strong")
+    assert first.output_dir == str(run / "stage1") and second.output_dir == str(run / "stage2")
+    # the hand-off: stage 2 starts from stage 1's final student, stage 1 from train.init_checkpoint
+    assert first.handoff == "" and second.handoff == str(run / "stage1" / "model_final.pth")
+    assert second.cfg.train.init_checkpoint == ""
+    assert [type(h).__name__ for h in second.hooks()] == ["StageBanner", "StudentHandoff", "StageResultWriter"]
+    assert [type(h).__name__ for h in first.hooks()] == ["StageBanner", "StageResultWriter"]
+    assert first.name_key("model.teachers.weights") == "stages.0.model.teachers.weights"
+    assert second.name_key("model.teachers.weights") == "model.teachers.weights"
+    # a stage that sets its own train.init_checkpoint has no hand-off
+    cfg.stages[1].train.init_checkpoint = "mine.pth"
+    second = stages_of(cfg)[1]
+    assert second.handoff == "" and second.cfg.train.init_checkpoint == "mine.pth"
+    assert "StudentHandoff" not in [type(h).__name__ for h in second.hooks()]
+
+
+def test_a_stage_is_finished_when_its_final_weights_exist(tmp_path):
+    cfg = _stages_cfg(tmp_path)
+    assert [s.finished for s in stages_of(cfg)] == [False, False]
+    (tmp_path / "run" / "stage1").mkdir(parents=True)
+    (tmp_path / "run" / "stage1" / "model_final.pth").write_bytes(b"")
+    assert [s.finished for s in stages_of(cfg)] == [True, False]
+
+
+def test_a_config_without_stages_is_one_stage_the_run_itself(tmp_path):
+    cfg = _stages_cfg(tmp_path)
+    cfg.pop("stages")
+    (stage,) = stages_of(cfg)
+    assert stage.cfg is cfg and not stage.staged and stage.handoff == "" and stage.hooks() == []
+    assert stage.output_dir == str(tmp_path / "run")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model_final.pth").write_bytes(b"")
+    assert not stage.finished  # --resume continues a plain run (detectron2's checkpointer)
+    assert stage.name_key("model.teachers.weights") == "model.teachers.weights"
+
+
 def test_summary_table():
     rows = [
         dict(index=1, name="weak", teacher="RetinaNet (w.pth)", iterations=3, results={"bbox/AP": 1.5, "bbox/AP50": 3.0}),
@@ -150,6 +192,7 @@ class _Capture(HookBase):
         self.sink["teacher"] = model.teachers["teacher"].weights
         self.sink["start_iter"] = self.trainer.start_iter
         self.sink["handoff"] = [h for h in self.trainer._hooks if isinstance(h, StudentHandoff)]
+        self.sink["hooks"] = list(self.trainer._hooks)
 
 
 class _Interrupt(HookBase):
@@ -174,29 +217,34 @@ def tiny_datasets(tmp_path_factory):
     register_shapes_datasets()
 
 
-def test_two_stages_handoff_interruption_and_resume(tmp_path, tiny_datasets):
+def _with_hooks(monkeypatch, tool, extra):
+    """The tool's do_train, with ``extra(index)``'s hooks after the stage's (index 0-based)."""
+    real = tool.do_train
+
+    def do_train(args, cfg, extra_hooks=()):
+        index = int(os.path.basename(cfg.train.output_dir)[len("stage"):]) - 1
+        real(args, cfg, extra_hooks=list(extra_hooks) + extra(index))
+
+    monkeypatch.setattr(tool, "do_train", do_train)
+
+
+def _saved(cfg, tmp_path):
+    path = tmp_path / "config.yaml"
+    LazyConfig.save(cfg, str(path))
+    return path
+
+
+def test_two_stages_handoff_interruption_and_resume(tmp_path, tiny_datasets, monkeypatch):
     tool = load_tool("lazyconfig_train_net")
     cfg = _stages_cfg(tmp_path)
     _write_teachers(cfg)
-    path = tmp_path / "config.yaml"
-    LazyConfig.save(cfg, str(path))
-    cfg = LazyConfig.load(str(path))  # as the tool reads it
+    path = _saved(cfg, tmp_path)
     args = default_argument_parser().parse_args(["--config-file", str(path)])
     seen = {0: {}, 1: {}}
-
-    def hooks(index, stage_cfg):
-        extra = [_Capture(seen[index])]
-        return extra + ([_Interrupt()] if index == 1 else [])
+    _with_hooks(monkeypatch, tool, lambda index: [_Capture(seen[index])] + ([_Interrupt()] if index == 1 else []))
 
     with pytest.raises(KeyboardInterrupt):
-        run_stages(
-            args,
-            copy.deepcopy(cfg),
-            do_train=tool.do_train,
-            do_test=tool.do_test,
-            check=tool.check_before_training,
-            extra_hooks=hooks,
-        )
+        tool.main(args)
     run = tmp_path / "run"
     stage1, stage2 = run / "stage1", run / "stage2"
     assert (stage1 / "model_final.pth").exists() and (stage1 / "stage_result.json").exists()
@@ -217,6 +265,7 @@ def test_two_stages_handoff_interruption_and_resume(tmp_path, tiny_datasets):
     # without --resume the tool refuses; with it, stage 1 is skipped and stage 2 continues
     with pytest.raises(ConfigError, match="--resume"):
         tool.main(args)
+    monkeypatch.undo()
     stage1_mtime = os.path.getmtime(stage1 / "model_final.pth")
     tool.main(default_argument_parser().parse_args(["--config-file", str(path), "--resume"]))
     assert os.path.getmtime(stage1 / "model_final.pth") == stage1_mtime
@@ -241,21 +290,47 @@ def test_two_stages_handoff_interruption_and_resume(tmp_path, tiny_datasets):
     # a finished stage whose results were never written (e.g. a crash in the final
     # evaluation) is evaluated from its model_final.pth, not retrained
     (stage1 / "stage_result.json").unlink()
-    rows = run_stages(
-        default_argument_parser().parse_args(["--config-file", str(path), "--resume"]),
-        LazyConfig.load(str(path)),
-        do_train=None,  # must not train
-        do_test=tool.do_test,
-        check=tool.check_before_training,
-    )
+    monkeypatch.setattr(tool, "do_train", None)  # must not train
+    tool.main(default_argument_parser().parse_args(["--config-file", str(path), "--resume"]))
     assert (stage1 / "stage_result.json").exists()
+    rows = json.loads((run / f"{SUMMARY_FILE}.json").read_text())["stages"]
     assert rows[0]["results"]["bbox/AP"] == pytest.approx(summary[0]["results"]["bbox/AP"])
+
+
+def test_a_handed_off_stage_does_not_inherit_from_its_teacher(tmp_path, tiny_datasets, monkeypatch):
+    """With model.inherit, stage 1 copies its teacher's modules into the student; stage 2 starts
+    from stage 1's final student (the hand-off, which would overwrite a copy): no inheritance
+    there, and the log says so rather than that it inherited."""
+    tool = load_tool("lazyconfig_train_net")
+    cfg = _stages_cfg(tmp_path)
+    cfg.model.teachers.model = _tiny_model_cfg()  # as wide as the student: its head fits
+    cfg.stages[0].model.teachers.model = _tiny_model_cfg()
+    cfg.model.inherit = ["head"]
+    cfg.train.max_iter = 2
+    cfg.stages[1].train.max_iter = 2
+    _write_teachers(cfg)
+    path = _saved(cfg, tmp_path)
+    seen = {0: {}, 1: {}}
+    _with_hooks(monkeypatch, tool, lambda index: [_Capture(seen[index])])
+    tool.main(default_argument_parser().parse_args(["--config-file", str(path)]))
+
+    assert [h for h in seen[0]["hooks"] if isinstance(h, TeacherInheritance)]
+    assert not [h for h in seen[1]["hooks"] if isinstance(h, TeacherInheritance)] and seen[1]["handoff"]
+    # stage 1 started with the weak teacher's head; stage 2 with stage 1's final student, whole
+    weak_head = {k: v for k, v in read_state_dict(str(tmp_path / "weak.pth")).items() if k.startswith("head.")}
+    assert weak_head and all(torch.equal(seen[0]["student"][k], v) for k, v in weak_head.items())
+    final_student = read_state_dict(str(tmp_path / "run" / "stage1" / "model_final.pth"))
+    assert set(seen[1]["student"]) == set(final_student)
+    assert all(torch.equal(seen[1]["student"][k], v) for k, v in final_student.items())
+    log = (tmp_path / "run" / "log.txt").read_text()
+    assert log.count("Student inherited") == 1
+    assert "model.inherit=['head'] not applied: the student comes from the previous stage" in log
 
 
 # ---- a run that fails before its stages train ----------------------------------------------
 
 
-def test_a_stage_that_cannot_be_built_leaves_no_empty_stage_folder(tmp_path, tiny_datasets):
+def test_a_stage_that_cannot_be_built_leaves_no_empty_stage_folder(tmp_path, tiny_datasets, monkeypatch):
     """Stage 2's model cannot be built (a negative loss weight): a Config error before anything
     trains, and the stage folders that the checks made are gone (the run's own too, when the
     run made it)."""
@@ -263,25 +338,26 @@ def test_a_stage_that_cannot_be_built_leaves_no_empty_stage_folder(tmp_path, tin
     cfg = _stages_cfg(tmp_path)
     _write_teachers(cfg)
     cfg.stages[1].model = dict(distill_losses=[L(FitNetLoss)(in_features=["p3", "p4"], weight=-1.0)])
-    path = tmp_path / "config.yaml"
-    LazyConfig.save(cfg, str(path))
-    args = default_argument_parser().parse_args(["--config-file", str(path)])
+    args = default_argument_parser().parse_args(["--config-file", str(_saved(cfg, tmp_path))])
     run = tmp_path / "run"
     made = []
+    check_config = checks.check_config
 
-    def check(args, stage_cfg, name_key):  # the tool's checks, which make each stage's folder
-        tool.check_before_training(args, stage_cfg, name_key)
+    def check(args, stage_cfg, name_key):  # the checks of each stage, which make its folder
+        check_config(args, stage_cfg, name_key)
         made.append(os.path.isdir(stage_cfg.train.output_dir))
 
     def do_train(*args, **kwargs):
         pytest.fail("a stage trained")
 
+    monkeypatch.setattr(checks, "check_config", check)
+    monkeypatch.setattr(tool, "do_train", do_train)
     with pytest.raises(ConfigError, match=r"^Stage 2 \(strong\): model cannot be built: ValueError: .*weight"):
-        run_stages(args, LazyConfig.load(str(path)), do_train=do_train, check=check)
+        tool.main(args)
     assert made == [True, True]  # the checks made both stage folders ...
     assert not run.exists()  # ... and the failed run removed them, and its own folder
 
-    # through the tool, into a folder that was there before: it stays (empty), no stage folder
+    # into a folder that was there before: it stays (empty), no stage folder
     run.mkdir()
     with pytest.raises(ConfigError, match=r"^Stage 2 \(strong\): model cannot be built"):
         tool.main(args)

@@ -42,10 +42,20 @@ def shrink_model(prefix="model"):
 
 def run_tool(tool, *args, env=None, check=True, timeout=600):
     """Run ``python tools/<tool> args...`` from the repository root; return CompletedProcess."""
+    return _run(tool, [os.path.join(ROOT, "tools", tool)], args, env, check, timeout)
+
+
+def run_module(module, *args, env=None, check=True, timeout=600):
+    """Run ``python -m <module> args...`` (a project's tool, e.g. ``dfmsd.cache_boxes``) from the
+    repository root; return CompletedProcess."""
+    return _run(module, ["-m", module], args, env, check, timeout)
+
+
+def _run(tool, command, args, env, check, timeout):
     full_env = dict(os.environ)
     full_env.update(env or {})
     proc = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "tools", tool), *map(str, args)],
+        [sys.executable, *command, *map(str, args)],
         cwd=ROOT,
         env=full_env,
         capture_output=True,

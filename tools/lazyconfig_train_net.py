@@ -6,16 +6,20 @@ A structural twin of detectron2's ``tools/lazyconfig_train_net.py``: same flags
 ``--num-machines``, ``--machine-rank``, ``--dist-url``, trailing ``key=value``
 overrides), same ``do_test``/``do_train``/``main``. What d2kd adds:
 
-- checks before anything trains (unknown config path, unknown override key,
-  unregistered dataset, unreadable image, a split whose categories differ from
+- SAL ``stages``: ``main`` trains the stages of the config in order
+  (:func:`d2kd.engine.stages.stages_of`; a config without ``stages`` is one stage,
+  the run itself), each through ``do_train`` into its own ``stage<k>/`` folder,
+  then writes the summary that compares them;
+- checks before anything trains, called once, before anything is written to the
+  output folder (:mod:`d2kd.engine.checks`: unknown config path, unknown override
+  key, unregistered dataset, unreadable image, a split whose categories differ from
   the training set's or the model's, unwritable output dir, missing checkpoint
   or teacher weights, an output dir that already holds a run without
   ``--resume``, or a run of another kind, plain, staged or an evaluation, even
-  with it); the warnings of these checks are added to the run's ``log.txt``
-  once it exists; the model is built once before anything is written to the
-  output folder, so that teacher weights that do not match the teacher config,
-  levels a distiller cannot pair or a negative loss weight stop the run with the
-  same clean ``Config error: ...`` exit (:mod:`d2kd.engine.build`);
+  with it; the model built once, so that teacher weights that do not match the
+  teacher config, levels a distiller cannot pair or a negative loss weight stop
+  the run with the same clean ``Config error: ...`` exit); the warnings of these
+  checks are added to the run's ``log.txt`` once it exists;
 - ``--eval-only`` of a distillation config evaluates its student alone (the
   teachers' checkpoints are not needed) and writes the COCO results to
   ``results.json`` in its output folder;
@@ -32,7 +36,6 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Mapping
 
 try:
     import detectron2  # noqa: F401
@@ -43,35 +46,19 @@ except ImportError as e:
         "or build detectron2 from source."
     )
 
-from d2kd.config import (
-    ConfigError,
-    check_datasets_registered,
-    check_min_input_size,
-    check_output_dir,
-    check_run_folder,
-    check_split_categories,
-    check_train_values,
-    dataset_names_in,
-    load_tool_config,
-    resolve_init_checkpoint,
-    run_folder_kind,
-)
-from d2kd.config.teachers import iter_teachers
-from d2kd.data import verify_images
-from d2kd.data.checks import box_problems, verify_mode
-from d2kd.engine.build import build_eval_model, build_model
+from d2kd.config import ConfigError, dataset_names_in, load_tool_config, run_folder_kind
+from d2kd.engine.build import build_eval_model
+from d2kd.engine.checks import check_before_training, check_config
 from d2kd.engine.diagnostics import DistillDiagnostics
-from d2kd.engine.hooks import (DistillWeightSchedule, LossExplosionError, LossExplosionGuard, TeacherInheritance,
-                               unwrap_model)
+from d2kd.engine.hooks import (DistillWeightSchedule, LossExplosionError, LossExplosionGuard, StudentHandoff,
+                               TeacherInheritance, unwrap_model)
 from d2kd.engine.launch import launch
-from d2kd.engine.stages import run_stages
+from d2kd.engine.stages import FINAL_CHECKPOINT, stages_of, write_summary
 from d2kd.modeling import PairingError, WeightsError
-from d2kd.utils.env import resolve_device
 from d2kd.utils.io import atomic_write_text, removing_new_empty_folders
 from d2kd.utils.logger import buffered_warnings, setup_project_loggers, write_to_log_file
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import instantiate
-from detectron2.data import DatasetCatalog
 from detectron2.engine import (
     AMPTrainer,
     SimpleTrainer,
@@ -109,7 +96,8 @@ def ddp_options(cfg):
 def do_train(args, cfg, extra_hooks=()):
     """See detectron2's tools/lazyconfig_train_net.py; ``cfg.train`` is configs/common/train.py.
 
-    ``extra_hooks`` are registered after the standard ones (the stage runner's).
+    ``extra_hooks`` are registered after the standard ones (a SAL stage's:
+    :meth:`d2kd.engine.stages.Stage.hooks`).
     """
     model = instantiate(cfg.model)
     logger.info("Model:\n{}".format(model))
@@ -141,8 +129,10 @@ def do_train(args, cfg, extra_hooks=()):
             if comm.is_main_process()
             else None,
             hooks.EvalHook(cfg.train.eval_period, lambda: do_test(cfg, model)),
-            # after the checkpointer loaded train.init_checkpoint (before_train), so the copy stays
-            TeacherInheritance() if getattr(unwrap_model(model), "inherit", ()) else None,
+            # after the checkpointer loaded train.init_checkpoint (before_train), so the copy stays;
+            # a SAL stage handed the previous stage's student starts from it, not from the teacher
+            TeacherInheritance() if getattr(unwrap_model(model), "inherit", ())
+            and not any(isinstance(h, StudentHandoff) for h in extra_hooks) else None,
             DistillWeightSchedule(schedule) if schedule is not None else None,
             # before the writer, so that its scalars are written in the same record
             DistillDiagnostics(diagnostics_period) if diagnostics_period else None,
@@ -182,109 +172,6 @@ def distill_diagnostics_period(cfg, model) -> int:
             f"is a plain {type(inner).__name__}; set train.distill_diagnostics_period=0"
         )
     return period
-
-
-TEACHER_WEIGHTS_FIX = (
-    "Train the teacher first: run this tool on the teacher's own config (configs/common/"
-    "teachers.py gives the commands for the bundled teachers) and use its model_final.pth"
-)
-
-
-def check_teacher_weights(node, key="model", name_key=lambda key: key):
-    """Every teacher of the model config ``node`` (named ``key``; its ``teachers``:
-    :func:`~d2kd.config.teachers.iter_teachers`) names an existing ``weights`` file; the
-    message names each key as ``name_key`` spells it (a SAL stage's:
-    :func:`d2kd.config.stages.stage_key`)."""
-    for teacher_key, _, teacher in iter_teachers(node, key):
-        if not isinstance(teacher, Mapping):
-            continue  # not a teacher node: building the model says what is wrong
-        weights_key = name_key(f"{teacher_key}.weights")
-        weights = teacher.get("weights", None)
-        if not weights:
-            raise ConfigError(f"{weights_key} is not set. {TEACHER_WEIGHTS_FIX}: {weights_key}=<path>.")
-        if "://" not in str(weights) and not os.path.isfile(str(weights)):
-            raise ConfigError(
-                f"Teacher weights {weights_key}={str(weights)!r} do not exist. "
-                f"{TEACHER_WEIGHTS_FIX}, or pass {weights_key}=<path> of an existing checkpoint."
-            )
-
-
-def check_before_training(args, cfg, name_key=lambda key: key):
-    """Fail fast, with a message naming the fix, on anything that would fail later.
-
-    ``name_key`` spells a key of ``cfg`` as the user sets it: for a stage of a staged (SAL)
-    run, :func:`run_stages` passes :func:`d2kd.config.stages.stage_key`, so that the weak
-    first-stage teacher of DFMSD is ``stages.0.model.teachers.weights``."""
-    try:
-        cfg.train.device = resolve_device(cfg.train.get("device", None))
-    except ValueError as e:
-        raise ConfigError(str(e)) from e
-    if cfg.train.amp.enabled and not cfg.train.device.startswith("cuda"):
-        raise ConfigError(
-            "train.amp.enabled=True needs a CUDA device (detectron2's AMPTrainer); "
-            "pass train.amp.enabled=False to train on the CPU."
-        )
-    init = cfg.train.init_checkpoint
-    if args.eval_only and not init:
-        raise ConfigError("--eval-only needs the weights to evaluate: train.init_checkpoint=<.pth>")
-    # a run's folder means its model_final.pth, else its latest checkpoint
-    cfg.train.init_checkpoint = resolve_init_checkpoint(init)
-    if cfg.train.init_checkpoint != init:
-        logger.warning("train.init_checkpoint=%s is a run folder: loading %s", init, cfg.train.init_checkpoint)
-    if not args.eval_only:  # evaluation runs the student alone: no teacher is built
-        check_teacher_weights(cfg.model, name_key=name_key)
-    check_train_values(cfg)
-    check_output_dir(cfg.train.output_dir)
-    check_min_input_size(cfg)
-    if not args.eval_only:  # a plain run, or one stage of a staged run (its folder is a plain run's)
-        check_run_folder(cfg.train.output_dir, "plain", resume=args.resume)
-    split_names = [(split, name) for split in (("test",) if args.eval_only else ("train", "test"))
-                   for name in dataset_names_in(cfg, splits=(split,))]
-    names = list(dict.fromkeys(name for _, name in split_names))
-    check_datasets_registered(names)
-    logged = set()
-    classes_checked = _check_classes(cfg, split_names, logged)  # every process: a wrong student stops them all
-    try:
-        mode = verify_mode()
-    except ValueError as e:
-        raise ConfigError(str(e)) from e
-    if mode == "off" or not comm.is_main_process():
-        return  # the images are the main process's to verify: once a launch (a SAL run: a stage)
-    for name in names:
-        records = load_dataset_dicts(name)
-        try:
-            verify_images(records, mode=mode)
-        except ValueError as e:
-            raise ConfigError(f"Dataset {name!r}: {e}") from e
-        for problem in box_problems(records):
-            logger.warning("Dataset %r: %s", name, problem)
-    if not classes_checked:  # the categories of a COCO json are known once it was read
-        _check_classes(cfg, split_names, logged)
-
-
-def load_dataset_dicts(name):
-    """``DatasetCatalog.get(name)``; an annotation whose category id is not among the
-    json's ``categories`` (detectron2's KeyError) is a ConfigError naming the fix."""
-    try:
-        return DatasetCatalog.get(name)
-    except KeyError as e:
-        raise ConfigError(
-            f"Dataset {name!r}: {e.args[0] if e.args else e}. Add that category to the json's "
-            "\"categories\" or remove its annotations."
-        ) from e
-
-
-def _check_classes(cfg, split_names, logged) -> bool:
-    """check_split_categories of the splits whose categories are known: the student's
-    num_classes against the training set, every other split's categories against the
-    training set's (``--eval-only``: the test set's against the model's); logs the
-    teachers' differences once (``logged``); returns whether every split was checked."""
-    complete, warnings = check_split_categories(cfg, split_names)
-    for warning in warnings:
-        if warning not in logged:
-            logger.warning(warning)
-            logged.add(warning)
-    return complete
 
 
 def eval_output_dir(output_dir: str) -> str:
@@ -331,38 +218,54 @@ def write_eval_results(cfg, results) -> str:
 
 def main(args):
     cfg = load_tool_config(args.config_file, args.opts)  # every process: each builds its own data loader
-    if "stages" in cfg and not args.eval_only:
-        return run_stages(args, cfg, do_train=do_train, do_test=do_test, check=check_before_training)
-    run_dir = cfg.train.output_dir
-    if args.eval_only:  # every process takes the main process's choice
-        cfg.train.output_dir = comm.all_gather(eval_output_dir(run_dir))[0]
-    # the checks make the output folder; a run that fails before writing into it removes it
-    with removing_new_empty_folders([cfg.train.output_dir]):
-        run_or_evaluate(args, cfg, run_dir)
-
-
-def run_or_evaluate(args, cfg, run_dir):
-    """A plain run of ``cfg`` (or ``--eval-only``): the checks and the model build before
-    anything is written to ``train.output_dir``, then detectron2's set-up and the training
-    (or the evaluation and its ``results.json``)."""
-    # the checks' warnings (odd boxes, a teacher's class count) come before log.txt exists:
-    # kept, and added to it once default_setup writes it
-    with buffered_warnings() as check_warnings:
-        check_before_training(args, cfg)
-        # the model is built before anything is written to the output folder: one that cannot be
-        # built (teacher weights of another config, a negative loss weight) is a Config error
-        if args.eval_only:
-            model = build_eval_model(cfg.model)  # a distillation config's student: no teacher
-        else:
-            build_model(cfg.model)  # a check: do_train builds the model after default_setup seeds
-    default_setup(cfg, args)
-    setup_project_loggers(cfg.train.output_dir)
-    write_to_log_file(check_warnings, cfg.train.output_dir)
-    if cfg.train.output_dir != run_dir:
-        logger.warning("--eval-only: %s holds a run; this evaluation's config.yaml and log go to %s",
-                       run_dir, cfg.train.output_dir)
-
     if args.eval_only:
+        return evaluate(args, cfg)
+    stages = stages_of(cfg)  # a config without `stages`: one stage, the run itself
+    # the checks make the output folders; a run that fails before writing into them removes them
+    with removing_new_empty_folders([cfg.train.output_dir] + [s.output_dir for s in stages if s.staged]):
+        # the checks' warnings (odd boxes, a teacher's class count) come before log.txt exists:
+        # kept, and added to it once default_setup writes it
+        with buffered_warnings() as check_warnings:
+            check_before_training(args, cfg, stages)
+        default_setup(cfg, args)
+        setup_project_loggers(cfg.train.output_dir)
+        write_to_log_file(check_warnings, cfg.train.output_dir)
+        rows = []
+        for stage in stages:
+            if stage.finished:  # only with --resume: the checks refuse a folder holding a run
+                logger.info("SAL stage %d/%d (%s) is finished (%s exists): skipped",
+                            stage.index + 1, stage.num_stages, stage.name, FINAL_CHECKPOINT)
+                if stage.read_result() is None:  # never written, e.g. a crash in its final evaluation
+                    model = instantiate(stage.cfg.model).to(stage.cfg.train.device)
+                    DetectionCheckpointer(model).load(os.path.join(stage.output_dir, FINAL_CHECKPOINT))
+                    stage.write_result(do_test(stage.cfg, model))
+            else:
+                stage.setup()  # a stage's seed and config.yaml (the run's own: default_setup's)
+                do_train(args, stage.cfg, extra_hooks=stage.hooks())
+            if stage.staged:
+                comm.synchronize()
+                rows.append(stage.row())
+    if rows and comm.is_main_process():
+        write_summary(cfg, rows)
+
+
+def evaluate(args, cfg):
+    """``--eval-only``: the checks and the model build before anything is written to the
+    output folder (:func:`eval_output_dir`), then detectron2's set-up, the evaluation and its
+    ``results.json``."""
+    run_dir = cfg.train.output_dir
+    cfg.train.output_dir = comm.all_gather(eval_output_dir(run_dir))[0]  # the main process's choice
+    # the checks make the output folder; an evaluation that fails before writing into it removes it
+    with removing_new_empty_folders([cfg.train.output_dir]):
+        with buffered_warnings() as check_warnings:
+            check_config(args, cfg)
+            model = build_eval_model(cfg.model)  # a distillation config's student: no teacher
+        default_setup(cfg, args)
+        setup_project_loggers(cfg.train.output_dir)
+        write_to_log_file(check_warnings, cfg.train.output_dir)
+        if cfg.train.output_dir != run_dir:
+            logger.warning("--eval-only: %s holds a run; this evaluation's config.yaml and log go to %s",
+                           run_dir, cfg.train.output_dir)
         model.to(cfg.train.device)
         model = create_ddp_model(model, **ddp_options(cfg))
         DetectionCheckpointer(model).load(cfg.train.init_checkpoint)
@@ -370,8 +273,6 @@ def run_or_evaluate(args, cfg, run_dir):
         print(results)
         if results is not None and comm.is_main_process():
             logger.info("Results written to %s", write_eval_results(cfg, results))
-    else:
-        do_train(args, cfg)
 
 
 def cli(argv=None):

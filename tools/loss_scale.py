@@ -9,8 +9,8 @@ loader without updating anything, and prints the mean of every loss, each
 distillation loss's share of the detection loss, and the factor that would make
 the distillation total equal ``--target`` times the detection total: with the
 config keys it applies to (every distillation loss's outer weight,
-``model.distill_losses.<i>.weight``, MKD's ``model.distill_losses.<i>.alpha``),
-their current and suggested values, and the overrides to paste.
+``model.distill_losses.<i>.weight``), their current and suggested values, and the
+overrides to paste.
 
 A loss weight suited to one dataset and feature scale is rarely suited to
 another (sum-reduced masked losses grow with C x H x W, feature MSE with the
@@ -73,10 +73,12 @@ def summarize(records: List[Dict[str, float]], distill_keys, target: float) -> d
 
 def weight_keys(cfg, stage: int = 1) -> List[tuple]:
     """The outer weight of every distillation loss of ``cfg`` as config keys to override:
-    ``[(key, current value), ...]``, e.g. ``("model.distill_losses.0.alpha", 1.1e-4)``.
+    ``[(key, current value), ...]``, e.g. ``("model.distill_losses.0.weight", 1.1e-4)``.
 
-    Each loss class names its outer weight (``weight_key``: ``weight``, MKD's ``alpha``);
-    a loss that does not set it in the config has its class's default. In a config with
+    Every loss class calls its outer weight ``weight``; a loss that does not set it in the
+    config has its class's default, and one that sets it under a deprecated old name
+    (``renamed_arguments``, e.g. MKD's ``alpha``) is named by that key, the one its config
+    sets (an override of ``weight`` beside it would give both). In a config with
     SAL ``stages`` (measured at ``stage``, 1-based) the key is the stage's own
     (``stages.<k>.model.distill_losses...``) where that stage sets its losses, else the
     top-level one, which every stage that does not set its own uses.
@@ -100,7 +102,8 @@ def weight_keys(cfg, stage: int = 1) -> List[tuple]:
     for index, node in items:
         target = node.get("_target_", None) if isinstance(node, (dict, DictConfig)) else None
         target = locate(target) if isinstance(target, str) else target
-        key = getattr(target, "weight_key", DistillLoss.weight_key)
+        renamed = getattr(target, "renamed_arguments", DistillLoss.renamed_arguments)
+        key = next((old for old, new in renamed.items() if new == "weight" and old in node), "weight")
         if key in node:
             value = node[key]
         else:

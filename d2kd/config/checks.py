@@ -4,16 +4,20 @@ Each raises :class:`ConfigError` with a message that names the problem and the
 fix, so that a typo costs seconds, not a training run.
 """
 import difflib
+import logging
 import math
 import os
 import re
 import tempfile
+import warnings
 from typing import Iterable, List, Sequence
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from ..utils.errors import ConfigError
 from .teachers import iter_teachers
+
+logger = logging.getLogger(__name__)
 
 _MISSING = object()
 
@@ -85,6 +89,13 @@ def apply_overrides_strictly(cfg, overrides: Sequence[str]):
             plain.append(f"{key[1:]}={value}")
             continue
         current = OmegaConf.select(cfg, key, default=_MISSING, throw_on_resolution_failure=False)
+        renamed = _renamed_key(cfg, key) if current is _MISSING else None
+        if renamed is not None:
+            message = f"Override {override!r}: {key} is deprecated: use {renamed} (the same value)"
+            warnings.warn(message, DeprecationWarning, stacklevel=2)
+            logger.warning(message)
+            key, override = renamed, f"{renamed}={value}"
+            current = OmegaConf.select(cfg, key, default=_MISSING, throw_on_resolution_failure=False)
         if current is _MISSING:
             hint = difflib.get_close_matches(key, _all_keys(cfg), n=3)
             raise ConfigError(
@@ -95,6 +106,26 @@ def apply_overrides_strictly(cfg, overrides: Sequence[str]):
         _check_override_type(override, key, current, _parse_override_value(override))
         plain.append(override)
     return LazyConfig.apply_overrides(cfg, plain)
+
+
+def _renamed_key(cfg, key: str):
+    """The current name of ``key`` when its node's class renamed that argument (the class's
+    ``renamed_arguments``, e.g. MKD's ``alpha`` -> ``weight``) and the config spells it
+    the new way; else None."""
+    from detectron2.utils.registry import locate
+
+    parent, _, name = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent, default=None, throw_on_resolution_failure=False) if parent else cfg
+    target = node.get("_target_", None) if isinstance(node, DictConfig) else None
+    if isinstance(target, str):
+        try:
+            target = locate(target)
+        except Exception:  # noqa: BLE001  (an unknown class: no renamed arguments to know of)
+            return None
+    new_name = (getattr(target, "renamed_arguments", None) or {}).get(name)
+    if new_name is None or new_name not in node:
+        return None
+    return f"{parent}.{new_name}" if parent else new_name
 
 
 def _parse_override_value(override: str):

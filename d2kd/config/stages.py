@@ -1,15 +1,18 @@
 """SAL stages as configs: the config of one stage of a staged (``stages``) config.
 
 Pure config manipulation, so that the config checks (:mod:`d2kd.config.checks`) and the
-stage runner (:mod:`d2kd.engine.stages`) both use it and the layering reads one way:
-the engine imports the config package, never the reverse.
+stages offered to the tool (:mod:`d2kd.engine.stages`) both use it and the layering reads
+one way: the engine imports the config package, never the reverse. The hand-off rule
+(stage k+1 starts from stage k's final student) is written once, in :func:`handoff_checkpoint`.
 """
 import copy
 import os
 
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["stage_dir_name", "stage_name", "stage_config", "stage_key"]
+from .checks import FINAL_CHECKPOINT
+
+__all__ = ["stage_dir_name", "stage_name", "stage_config", "stage_key", "handoff_checkpoint"]
 
 
 def stage_dir_name(index: int) -> str:
@@ -20,6 +23,18 @@ def stage_dir_name(index: int) -> str:
 def stage_name(cfg, index: int) -> str:
     """The stage's ``name``, default ``stage<k>``."""
     return str(cfg.stages[index].get("name", None) or stage_dir_name(index))
+
+
+def handoff_checkpoint(cfg, index: int) -> str:
+    """The hand-off of stage ``index`` (0-based): the previous stage's final weights,
+    ``<train.output_dir>/stage<k>/model_final.pth``, whose student this stage starts from;
+    ``""`` for the first stage and for a stage that sets its own ``train.init_checkpoint``."""
+    if index == 0:
+        return ""
+    train = cfg.stages[index].get("train", None)
+    if train is not None and "init_checkpoint" in train:
+        return ""
+    return os.path.join(cfg.train.output_dir, stage_dir_name(index - 1), FINAL_CHECKPOINT)
 
 
 def _merge_into(parent: DictConfig, key: str, value) -> None:
@@ -35,8 +50,8 @@ def _merge_into(parent: DictConfig, key: str, value) -> None:
 def stage_config(cfg, index: int):
     """The full config of stage ``index`` (0-based): the top-level config
     without ``stages``, the stage's overrides merged in, ``train.output_dir``
-    set to its sub-directory and, after the first stage, ``train.init_checkpoint``
-    cleared (the student comes from the previous stage) unless the stage sets it."""
+    set to its sub-directory and, for a stage with a hand-off (:func:`handoff_checkpoint`),
+    ``train.init_checkpoint`` cleared: its student comes from the previous stage."""
     stage = cfg.stages[index]
     overrides = OmegaConf.to_container(stage, resolve=False) if isinstance(stage, DictConfig) else dict(stage)
     out = copy.deepcopy(cfg)
@@ -49,7 +64,7 @@ def stage_config(cfg, index: int):
         else:
             _merge_into(out, key, value)
     out.train.output_dir = os.path.join(cfg.train.output_dir, stage_dir_name(index))
-    if index > 0 and "init_checkpoint" not in overrides.get("train", {}):
+    if handoff_checkpoint(cfg, index):
         out.train.init_checkpoint = ""
     return out
 

@@ -4,7 +4,7 @@ A distillation model config holds its teachers at ``teachers``: one teacher, an
 ``L(Teacher)(model=..., weights=...)`` node (it has a ``_target_``), or a dict of them by
 name (``teachers=dict(weak=L(Teacher)(...), strong=L(Teacher)(...))``); a SAL config's
 stages may set their own, at ``stages.<i>.model.teachers``. Every reader of a config's
-teachers (the checks before training, the stage runner, the tools, the benchmark planner)
+teachers (the checks before training, the stages of a config, the tools, the benchmark planner)
 goes through :func:`iter_teachers`, so that one rule decides what a teacher is and how its
 override key is spelled.
 

@@ -1,1 +1,1 @@
-"""Training engine pieces: launch, hooks, stage runner."""
+"""Training engine pieces: launch, hooks, the stages of a config, the checks before a run."""

@@ -1,8 +1,8 @@
 """Training hooks for distillation runs, in the style of detectron2's ``engine/hooks.py``.
 
-Each hook does one thing; its docstring says when it runs. The stage runner
-(:mod:`d2kd.engine.stages`) registers them into the trainer that
-``tools/lazyconfig_train_net.py``'s ``do_train`` builds.
+Each hook does one thing; its docstring says when it runs. ``tools/lazyconfig_train_net.py``'s
+``do_train`` registers them into the trainer it builds (a SAL stage's own:
+:meth:`d2kd.engine.stages.Stage.hooks`).
 """
 import json
 import logging
@@ -79,7 +79,10 @@ class StudentHandoff(HookBase):
     ``model.student`` of the (DDP-unwrapped) model being trained. Every student
     key must match (same student architecture in all stages); nothing else is
     carried: adapters, generators and other distillation modules keep their
-    fresh initialisation, as the teacher changed. On a resumed stage
+    fresh initialisation, as the teacher changed. ``model.inherit`` is not applied to
+    such a stage (the tool's ``do_train`` registers no :class:`TeacherInheritance`
+    beside this hook): its student is the previous stage's, not the teacher's, and the
+    log says so. On a resumed stage
     (``start_iter > 0``) the stage's own checkpoint already holds everything,
     and this hook does nothing.
 
@@ -113,6 +116,9 @@ class StudentHandoff(HookBase):
         student.load_state_dict(state, strict=True)
         self.loaded_keys = sorted(STUDENT_PREFIX + k for k in state)
         logger.info("Student initialised from %s (%d tensors)", self._checkpoint, len(state))
+        inherit = getattr(unwrap_model(self.trainer.model), "inherit", ())
+        if inherit:
+            logger.info("model.inherit=%s not applied: the student comes from the previous stage", list(inherit))
 
 
 class TeacherInheritance(HookBase):
@@ -123,6 +129,8 @@ class TeacherInheritance(HookBase):
     it calls :meth:`~d2kd.modeling.DistillationDetector.inherit_from_teacher` on the
     (DDP-unwrapped) model, which every process does alike, and logs what was copied.
     A resumed run (``start_iter > 0``) keeps its checkpoint's weights: nothing is copied.
+    Not registered for a SAL stage whose student is handed over from the previous stage
+    (:class:`StudentHandoff`, which would overwrite the copy).
 
     Attributes:
         copied_keys: student keys copied (empty until it ran, or on resume).

@@ -54,13 +54,14 @@ class DistillLoss(nn.Module):
     Args:
         in_features: student level names this loss applies to (e.g. ``["p3", "p4"]``);
             levels not listed are ignored.
-        weight: multiplier applied to every returned loss.
+        weight: multiplier applied to every returned loss: the loss's outer weight, in
+            every class (the config key ``model.distill_losses.<i>.weight``).
     """
 
     method = "distill"
-    # the constructor argument that multiplies every loss the class returns (its outer
-    # weight): the config key tools/loss_scale.py names, model.distill_losses.<i>.<weight_key>
-    weight_key = "weight"
+    # deprecated constructor argument names -> the current ones, of a class that renamed an
+    # argument but still takes the old name (e.g. MKD's ``alpha`` -> ``weight``)
+    renamed_arguments: Dict[str, str] = {}
 
     def __init__(self, *, in_features: List[str], weight: float = 1.0):
         super().__init__()

@@ -4,7 +4,8 @@
 - :class:`MaskingEnhancementMapper`: the data side of masking enhancement (eq. 4).
 - :class:`DFMSDDetector`: the meta-arch that adds the enhanced-view pass.
 - Stage-wise adaptive learning (SAL) is method-agnostic: a config's ``stages``,
-  run by :func:`d2kd.engine.stages.run_stages`.
+  offered by :func:`d2kd.engine.stages.stages_of` and trained in order by
+  ``tools/lazyconfig_train_net.py``.
 """
 from .box_cache import BoxCache, BoxCacheError, image_key
 from .enhancement import (

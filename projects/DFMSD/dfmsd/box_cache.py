@@ -1,6 +1,6 @@
 """Candidate boxes of the weaker teacher, cached once over a training set.
 
-Written by ``tools/cache_teacher_boxes.py``, read by
+Written by ``python -m dfmsd.cache_boxes`` (:mod:`dfmsd.cache_boxes`), read by
 :class:`dfmsd.enhancement.MaskingEnhancementMapper` to compute ``Area(x)``
 (DFMSD eq. 4). The file is JSON::
 
@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 CACHE_FORMAT = "d2kd-teacher-boxes"
 CACHE_VERSION = 1
-CACHE_COMMAND = "python tools/cache_teacher_boxes.py --config-file <your DFMSD config> <the run's overrides>"
+CACHE_COMMAND = "python -m dfmsd.cache_boxes --config-file <your DFMSD config> <the run's overrides>"
 # how the run finds a cache made for other data than its config names
 POINT_THE_RUN = ("; it writes output/DFMSD/box_cache/<weak teacher>_<training set>.json and prints the override "
                  "that points the run at it, dataloader.train.mapper.box_cache=<that file>")
@@ -180,7 +180,7 @@ class BoxCache:
             raise BoxCacheError(
                 f"Box cache {self.path!r} is incomplete ({len(self.images)} of "
                 f"{self.document.get('num_images', '?')} images): the tool was interrupted. "
-                "Run tools/cache_teacher_boxes.py again with the same arguments to finish it."
+                "Run python -m dfmsd.cache_boxes again with the same arguments to finish it."
             )
         if score_threshold is not None and score_threshold < self.score_threshold - 1e-12:
             raise BoxCacheError(

@@ -2,7 +2,7 @@
 
 Per training image, ``Area(x)`` = summed area of the candidate boxes / image
 area. Candidate boxes are the weaker teacher's detections, cached once by
-``tools/cache_teacher_boxes.py`` (:mod:`dfmsd.box_cache`), or the ground-truth
+``python -m dfmsd.cache_boxes`` (:mod:`dfmsd.box_cache`), or the ground-truth
 boxes when no cache is given. Then (eq. 4):
 
 - ``Area(x) >= lambda`` (mostly large objects): a random proportional crop,
@@ -188,7 +188,7 @@ class MaskingEnhancementMapper(DatasetMapper):
         is_train: must be True (the enhanced view is a training input).
         augmentations, image_format, use_instance_mask, ...: as DatasetMapper.
         area_threshold, noise_sigma, noise_prob, crop_ratio: see :class:`MaskingEnhancement`.
-        box_cache: path of a cache from ``tools/cache_teacher_boxes.py``; "" takes
+        box_cache: path of a cache from ``python -m dfmsd.cache_boxes``; "" takes
             the ground-truth boxes as candidates.
         score_threshold: keep cached boxes with at least this score; default:
             all cached boxes (the cache's own threshold).
@@ -253,7 +253,7 @@ class MaskingEnhancementMapper(DatasetMapper):
                     raise BoxCacheError(f"box_cache_teacher={box_cache_teacher!r} does not exist")
                 if not self.box_cache.check_teacher([box_cache_teacher]):
                     logger.warning("[MaskingEnhancementMapper] %s records no teacher hash (made by an older "
-                                   "tools/cache_teacher_boxes.py): box_cache_teacher not verified", box_cache)
+                                   "version of the cache tool): box_cache_teacher not verified", box_cache)
             teacher = self.box_cache.document.get("teacher", {})
             logger.info(
                 "[MaskingEnhancementMapper] %s; candidate boxes from %s (score >= %s), made by %s (sha256 %s)",
@@ -285,7 +285,7 @@ class MaskingEnhancementMapper(DatasetMapper):
             raise BoxCacheError(
                 f"Box cache {self.box_cache.path!r} lacks {len(missing)} of the {len(records)} "
                 f"images of {names} (e.g. keys {missing[:5]}), or holds other images under "
-                "their ids. Re-create it for this dataset with tools/cache_teacher_boxes.py, "
+                "their ids. Re-create it for this dataset with python -m dfmsd.cache_boxes, "
                 "or pass uncached='ground_truth' to use their ground-truth boxes."
             )
         logger.warning(

@@ -4,7 +4,6 @@
 :class:`d2kd.modeling.DistillationDetector`; the four terms are also usable
 alone. See projects/MKD/README.md.
 """
-from .distiller import TERMS, MKDLoss
-from .losses import FADLoss, FDMDLoss, FeatureMSELoss, MultiscaleLoss
+from .losses import TERMS, FADLoss, FDMDLoss, FeatureMSELoss, MKDLoss, MultiscaleLoss
 
 __all__ = ["MKDLoss", "TERMS", "FeatureMSELoss", "MultiscaleLoss", "FDMDLoss", "FADLoss"]

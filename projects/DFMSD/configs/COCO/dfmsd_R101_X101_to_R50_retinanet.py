@@ -7,7 +7,7 @@ Teachers and box cache first (see projects/DFMSD/README.md)::
 
     python tools/lazyconfig_train_net.py --num-gpus 8 --config-file projects/DFMSD/configs/COCO/retinanet_R101_FPN.py
     python tools/lazyconfig_train_net.py --num-gpus 8 --config-file projects/DFMSD/configs/COCO/retinanet_X101_FPN.py
-    python tools/cache_teacher_boxes.py --config-file projects/DFMSD/configs/COCO/dfmsd_R101_X101_to_R50_retinanet.py
+    python -m dfmsd.cache_boxes --config-file projects/DFMSD/configs/COCO/dfmsd_R101_X101_to_R50_retinanet.py
 """
 from omegaconf import OmegaConf
 

@@ -6,7 +6,7 @@ Teachers and box cache first::
 
     python tools/lazyconfig_train_net.py --num-gpus 8 --config-file projects/DFMSD/configs/COCO/faster_rcnn_R101_FPN.py
     python tools/lazyconfig_train_net.py --num-gpus 8 --config-file projects/DFMSD/configs/COCO/faster_rcnn_X101_FPN.py
-    python tools/cache_teacher_boxes.py --config-file projects/DFMSD/configs/COCO/dfmsd_faster_rcnn_R101_X101_to_R50_retinanet.py
+    python -m dfmsd.cache_boxes --config-file projects/DFMSD/configs/COCO/dfmsd_faster_rcnn_R101_X101_to_R50_retinanet.py
 """
 from .dfmsd_R101_X101_to_R50_retinanet import dataloader, lr_multiplier, model, optimizer, stages, train
 from .faster_rcnn_R101_FPN import model as _weak_teacher_model

@@ -20,7 +20,7 @@ Before the run (see projects/DFMSD/README.md)::
 
     python tools/lazyconfig_train_net.py --config-file configs/Shapes/retinanet_R50_FPN.py
     python tools/lazyconfig_train_net.py --config-file projects/DFMSD/configs/Shapes/retinanet_R34_FPN.py
-    python tools/cache_teacher_boxes.py --config-file projects/DFMSD/configs/Shapes/dfmsd_R34_R50_to_R18_retinanet.py
+    python -m dfmsd.cache_boxes --config-file projects/DFMSD/configs/Shapes/dfmsd_R34_R50_to_R18_retinanet.py
 """
 from omegaconf import OmegaConf
 
@@ -50,7 +50,7 @@ model.adversarial_epsilon = 0.0  # > 0: one FGSM step on the enhanced view (off 
 _plain_mapper = dataloader.train.mapper
 dataloader.train.mapper = L(MaskingEnhancementMapper)(**_plain_mapper, **_me)
 dataloader.train.mapper.dataset_names = "${dataloader.train.dataset.names}"  # checks that the box cache covers it
-# candidate boxes of the weak teacher (stage 1), written by tools/cache_teacher_boxes.py
+# candidate boxes of the weak teacher (stage 1), written by python -m dfmsd.cache_boxes
 dataloader.train.mapper.box_cache = "output/DFMSD/box_cache/retinanet_R34_FPN_d2kd_shapes_bench_train.json"
 
 train.max_iter = 750  # per stage: 2 x 750 = the 1500 iterations of the baselines

@@ -6,7 +6,7 @@ Teachers and box cache first::
 
     python tools/lazyconfig_train_net.py --config-file configs/Shapes/faster_rcnn_R18w64_FPN.py
     python tools/lazyconfig_train_net.py --config-file projects/DFMSD/configs/Shapes/faster_rcnn_R34_FPN.py
-    python tools/cache_teacher_boxes.py --config-file projects/DFMSD/configs/Shapes/dfmsd_faster_rcnn_R34_R18w64_to_R18_retinanet.py
+    python -m dfmsd.cache_boxes --config-file projects/DFMSD/configs/Shapes/dfmsd_faster_rcnn_R34_R18w64_to_R18_retinanet.py
 """
 from d2kd.config import zoo
 from .dfmsd_R34_R50_to_R18_retinanet import dataloader, lr_multiplier, model, optimizer, stages, train

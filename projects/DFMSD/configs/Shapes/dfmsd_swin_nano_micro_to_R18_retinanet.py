@@ -7,7 +7,7 @@ Teachers and box cache first::
 
     python tools/lazyconfig_train_net.py --config-file projects/DFMSD/configs/Shapes/retinanet_swin_nano_FPN.py
     python tools/lazyconfig_train_net.py --config-file projects/DFMSD/configs/Shapes/retinanet_swin_micro_FPN.py
-    python tools/cache_teacher_boxes.py --config-file projects/DFMSD/configs/Shapes/dfmsd_swin_nano_micro_to_R18_retinanet.py
+    python -m dfmsd.cache_boxes --config-file projects/DFMSD/configs/Shapes/dfmsd_swin_nano_micro_to_R18_retinanet.py
 """
 from d2kd.modeling import Teacher
 from detectron2.config import LazyCall as L

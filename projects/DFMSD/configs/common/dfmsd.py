@@ -42,7 +42,7 @@ masking_enhancement = dict(
     noise_sigma=15.0,  # on the 0-255 pixel scale
     noise_prob=0.5,  # p
     crop_ratio=[0.6, 0.9],  # side ratio of the proportional crop, resized back
-    box_cache="",  # weaker teacher's boxes from tools/cache_teacher_boxes.py; "" = ground truth
+    box_cache="",  # weaker teacher's boxes from python -m dfmsd.cache_boxes; "" = ground truth
     score_threshold=None,  # default: every box the cache kept
     uncached="error",
     seed=None,

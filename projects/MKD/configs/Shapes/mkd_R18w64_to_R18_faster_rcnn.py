@@ -22,13 +22,13 @@ dataloader, lr_multiplier, model, optimizer, train = (
 # (112 px, padded to 128) p5 is 4x4, the largest L_Multiscale kernel, and p6 (2x2) too small
 _mkd_loss.in_features = ["p2", "p3", "p4", "p5"]
 _mkd_loss.channels = "${...teachers.model.backbone.out_channels}"
-# alpha (eq. 6): the one rule of every shipped Faster R-CNN distillation config
+# weight (eq. 6's alpha): the one rule of every shipped Faster R-CNN distillation config
 # (docs/RESULTS.md, "Loss weights"): the distillation loss is 0.1x the detection loss where
 # the benchmark rows start (the warm-up checkpoint, the trained teacher), by
 # tools/loss_scale.py over 200 training batches (docs/results/loss_scale/mkd.txt): at the
 # previous 1.6e-4 it measured 0.143x (standard error 4.4%; L_fea 0.030, L_Multiscale 0.088,
 # L_FDMD 0.022, L_FAD 0.0026), so 1.6e-4 x 0.698. (The paper's alpha = 1 measured 612x at a
 # from-scratch student.)
-_mkd_loss.alpha = 1.1e-4
+_mkd_loss.weight = 1.1e-4
 model.distill_losses = [_mkd_loss]
 train.output_dir = "./output/MKD/mkd_R18w64_to_R18_faster_rcnn"

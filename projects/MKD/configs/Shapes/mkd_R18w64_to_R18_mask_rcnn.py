@@ -18,9 +18,9 @@ from .mask_rcnn_R18_FPN import model as _student
 from .mkd_R18w64_to_R18_faster_rcnn import model
 
 model.student = _student
-# alpha: the same rule as the Faster R-CNN config's, measured for this student (its
-# detection loss includes the mask loss): at alpha 1.6e-4 tools/loss_scale.py measured
+# weight (the paper's alpha): the same rule as the Faster R-CNN config's, measured for this
+# student (its detection loss includes the mask loss): at 1.6e-4 tools/loss_scale.py measured
 # 0.094x over 200 training batches (standard error 4.5%; docs/results/loss_scale/mkd_mask.txt),
 # so 1.6e-4 x 1.07
-model.distill_losses[0].alpha = 1.7e-4
+model.distill_losses[0].weight = 1.7e-4
 train.output_dir = "./output/MKD/mkd_R18w64_to_R18_mask_rcnn"

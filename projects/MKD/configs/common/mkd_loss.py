@@ -1,7 +1,7 @@
 """The MKD distillation loss with the paper's settings, for ``model.distill_losses``.
 
 Every argument is spelled out so that each is a command-line override, e.g.
-``model.distill_losses.0.use_fad=False`` or ``model.distill_losses.0.alpha=5.0``.
+``model.distill_losses.0.use_fad=False`` or ``model.distill_losses.0.weight=5.0``.
 Leaf configs set ``in_features`` (and ``kernels`` where a level is small) and
 ``channels``, the teacher's FPN width (the student is adapted to it before the
 loss, and the FDMD generators work at that width), normally by interpolation
@@ -19,8 +19,9 @@ from mkd import MKDLoss
 mkd_loss = L(MKDLoss)(
     in_features=["p3", "p4", "p5"],
     channels=None,  # the teacher's FPN width, set by the leaf config
-    # eq. 6: alpha * (L_fea + L_Multiscale + L_FDMD + L_FAD); paper table 5 picks alpha = 1
-    alpha=1.0,
+    # the paper's alpha of eq. 6: alpha * (L_fea + L_Multiscale + L_FDMD + L_FAD); paper
+    # table 5 picks alpha = 1
+    weight=1.0,
     use_fea=True,
     use_multiscale=True,
     use_fdmd=True,
