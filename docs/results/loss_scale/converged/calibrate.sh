@@ -25,7 +25,7 @@ else
   W=$(ls -d output/benchmark/conv_teacher_weak_3000/seed0-*/)model_final.pth
   $PY tools/loss_scale.py --iters 200 --target 0.1 --config-file $DF/dfmsd_R34_R18w64_to_R18_faster_rcnn.py \
     $SIZE $STUDENT $STAGE0_SIZE stages.0.model.teachers.weights=$W model.teachers.weights=$T > $OUT/dfmsd_stage1.txt 2> $OUT/.dfmsd_stage1.err
-  $PY tools/cache_teacher_boxes.py --config-file $DF/dfmsd_R34_R18w64_to_R18_faster_rcnn.py --stage 1 \
+  $PY -m dfmsd.cache_boxes --config-file $DF/dfmsd_R34_R18w64_to_R18_faster_rcnn.py --stage 1 \
     --output output/calibration_converged/boxes.json $SIZE $STAGE0_SIZE stages.0.model.teachers.weights=$W > output/calibration_converged_cache.log 2>&1
   $PY tools/loss_scale.py --iters 200 --target 0.1 --config-file $DF/dfmsd_onestage_R18w64_to_R18_faster_rcnn.py \
     $SIZE $STUDENT model.teachers.weights=$T dataloader.train.mapper.box_cache=output/calibration_converged/boxes.json \
