@@ -22,7 +22,7 @@ TABLE_TITLES = {
     "sanity": "Sanity: does knowledge reach the student? (a) a same-lineage and (b) an independent teacher",
     "sanity_methods": "Sanity: the methods (MKD, DFMSD and the classic baselines from teacher (b), 0.1x at the start)",
     "sanity_ablations": "Sanity: which part of MKD and DFMSD costs (drop-one ablations, teacher (b), 0.1x at the start)",
-    "converged": "Converged: MKD, DFMSD and the baselines against a plateaued edge-sized student (R18w16, from scratch)",
+    "converged": "Converged profile: MKD, DFMSD and the baselines against an edge-sized student (R18w16, from scratch) at a fixed budget of N iterations",
     "converged_probes": "Converged: the schedule and teacher probes (val, seed 0)",
 }
 
