@@ -48,10 +48,11 @@ def write_results_json(path, document):
 
 
 def benchmark_markdown(profile, tasks, results, model_costs, figures, command, results_path, left_out=(),
-                       unfinished=(), reported=None):
+                       unfinished=(), reported=None, unreported=()):
     """The profile's RESULTS section. ``results``: on the split each config evaluates (val, which
     chooses); ``reported``: the same rows on the profile's first report split (held out), whose
-    tables follow each val table."""
+    tables follow each val table; ``unreported``: finished runs with no evaluation on that split
+    (named, as they are missing from its tables)."""
     machine, date = _runs_machine_and_date(tasks)
     lines = [
         f"## Benchmark '{profile.name}': {profile.description}",
@@ -83,6 +84,9 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
     if unfinished:
         lines += [f"**Not finished yet** (the budget stopped the command first; the same command goes on): "
                   f"{', '.join(unfinished)}.", ""]
+    if unreported:
+        lines += [f"**Not in the {profile.report_splits[0]} tables** (finished before the profile evaluated "
+                  f"that split; delete a run's record and folder to train it again): {', '.join(unreported)}.", ""]
     for table, title in TABLE_TITLES.items():
         if not any(r.row.table == table for r in results.values()):
             continue

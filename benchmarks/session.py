@@ -33,6 +33,16 @@ def _strongest_baseline(results):
     return best[0] if best else None
 
 
+def unreported_runs(tasks, profile):
+    """Finished runs whose result holds no evaluation on the profile's first report split
+    (made before the profile evaluated it): they are missing from that split's tables."""
+    if not profile.report_splits:
+        return []
+    split = profile.report_splits[0]
+    return [t.name for t in tasks if t.row is not None and t.result is not None
+            and split not in (t.result.get("splits") or {})]
+
+
 def run_benchmark(profile, rows, work_dir, results_path, jobs=1, costs=True, plots=True,
                   command="", log=print, deadline=None, commit=False):
     """Train ``rows`` of ``profile`` (what their records and run folders do not hold yet), then
@@ -68,8 +78,14 @@ def run_benchmark(profile, rows, work_dir, results_path, jobs=1, costs=True, plo
     left_out = [n for n in profile.rows if n not in {r.name for r in rows}]
     unfinished = [t.name for t in tasks if t.result is None]
     reported = collect(tasks, rows, split=profile.report_splits[0]) if profile.report_splits else None
+    unreported = unreported_runs(tasks, profile)
+    if unreported:
+        log(f"[benchmark] {', '.join(unreported)}: no evaluation on {profile.report_splits[0]} in their "
+            "records (finished before the profile evaluated it): left out of its tables; delete a run's "
+            "record and folder to train it again")
     section = benchmark_markdown(profile, tasks, results, model_costs, figures, command, results_path,
-                                 left_out=left_out, unfinished=unfinished, reported=reported)
+                                 left_out=left_out, unfinished=unfinished, reported=reported,
+                                 unreported=unreported)
     write_section(results_path, f"benchmark-{profile.name}", section)
     machine, date = _runs_machine_and_date(tasks)
     document = (results_document(profile, reported, command, date, machine,

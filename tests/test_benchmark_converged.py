@@ -7,6 +7,7 @@ from benchmarks.plan import CONVERGED_N, CONVERGED_SAME_COMPUTE, PROFILES, row_b
 from benchmarks.report import collect, method_of, results_document
 from benchmarks.runner import plan_tasks
 from benchmarks.section import benchmark_markdown
+from benchmarks.session import unreported_runs
 from test_benchmark_results import _finished
 from test_benchmark_sanity import _value
 
@@ -99,3 +100,11 @@ def test_report_split_tables_and_document_by_hand(tmp_path):
     assert entry["seeds"] == {"0": 10.0, "1": 9.0} and entry["val_seeds"] == {"0": 10.5, "1": 11.2}
     assert collect(tasks[:1] + [_finished(mkd, 0, 3.0)], rows, split="d2kd_shapes_bench_test").keys() == {
         f"conv_student_{CONVERGED_N}"}  # a run without the report split is left out of its tables
+    # ... and named: in the log of the benchmark and in its section
+    old_run = _finished(mkd, 2, 3.0)
+    old_run.result["finished"] = "2026-12-06 11:00 UTC"
+    assert unreported_runs(tasks + [old_run], profile) == ["conv_mkd/seed2"]
+    text = benchmark_markdown(profile, tasks + [old_run], val, [], [], "cmd", str(tmp_path / "RESULTS.md"),
+                              reported=test, unreported=["conv_mkd/seed2"])
+    assert "**Not in the d2kd_shapes_bench_test tables** (finished before the profile evaluated that " \
+           "split; delete a run's record and folder to train it again): conv_mkd/seed2." in text
