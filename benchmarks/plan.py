@@ -92,8 +92,10 @@ class Profile:
             written into its section), e.g. that the demo's scale cannot measure
             distillation.
         restart_stopped: a student row's run found stopped part-way (no result yet) is trained
-            again from its start instead of resumed, so that seed k of every row sees the same
-            batches (a resumed run sees its first batches again); teachers resume.
+            again from its start instead of resumed; teachers resume. A resume takes the steps
+            of the uninterrupted run up to floating-point rounding (same batches and random
+            draws, tests/test_exact_resume.py), so no profile needs it now; it stays for runs
+            that must be bit for bit one piece.
         strongest_baselines: how many baselines, the best at their first seed on the split
             that chooses, run with every headline seed once every row has run.
         report_splits: datasets every row's final weights are evaluated on after training,
@@ -579,7 +581,6 @@ PROFILES: Dict[str, Profile] = {
         table="converged",
         report_splits=CONVERGED_TEST,
         strongest_baselines=2,
-        restart_stopped=True,
         description="MKD and DFMSD against a plain edge-sized student at a fixed budget of N "
                     "iterations (not its plateau: see the note), val chooses, test reports",
         note=f"Sanity image size (short edge 100-112 px, test 112), 8 images an iteration. Every student "
@@ -609,7 +610,6 @@ PROFILES: Dict[str, Profile] = {
              "\"Converged\"). Each run also evaluates the test split (recorded for the converged tables, "
              "never used for a choice).",
         report_splits=CONVERGED_TEST,
-        restart_stopped=True,  # its runs serve the converged tables, seed-paired
     ),
 }
 

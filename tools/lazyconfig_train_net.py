@@ -53,6 +53,8 @@ from d2kd.engine.diagnostics import DistillDiagnostics
 from d2kd.engine.hooks import (DistillWeightSchedule, LossExplosionError, LossExplosionGuard, StudentHandoff,
                                TeacherInheritance, unwrap_model)
 from d2kd.engine.launch import launch
+from d2kd.engine.resume import (LOSS_NORMALIZERS_CHECKPOINTABLE, RNG_CHECKPOINTABLE, LossNormalizers, RNGStates,
+                               rng_states_kept, skip_batches, start_data_stream)
 from d2kd.engine.stages import FINAL_CHECKPOINT, stages_of, write_summary
 from d2kd.modeling import PairingError, WeightsError
 from d2kd.utils.io import atomic_write_text, removing_new_empty_folders
@@ -110,14 +112,17 @@ def do_train(args, cfg, extra_hooks=()):
 
     model = create_ddp_model(model, **ddp_options(cfg))
     trainer = (AMPTrainer if cfg.train.amp.enabled else SimpleTrainer)(model, train_loader, optim)
+    start_data_stream(trainer)  # before a checkpoint is loaded: the same worker seed as a fresh run
     diagnostics_period = distill_diagnostics_period(cfg, model)
     schedule = getattr(unwrap_model(model), "distill_schedule", None)
     explosion_factor = float(cfg.train.get("loss_explosion_factor", DEFAULT_EXPLOSION_FACTOR) or 0)
+    rng_states = RNGStates()  # saved in every checkpoint; restored by an exact resume
     checkpointer = DetectionCheckpointer(
         model,
         cfg.train.output_dir,
         optimizer=optim,
         trainer=trainer,
+        **{RNG_CHECKPOINTABLE: rng_states, LOSS_NORMALIZERS_CHECKPOINTABLE: LossNormalizers(model)},
     )
     trainer.register_hooks(
         [
@@ -128,7 +133,7 @@ def do_train(args, cfg, extra_hooks=()):
             hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer)
             if comm.is_main_process()
             else None,
-            hooks.EvalHook(cfg.train.eval_period, lambda: do_test(cfg, model)),
+            hooks.EvalHook(cfg.train.eval_period, lambda: do_periodic_test(cfg, model)),
             # after the checkpointer loaded train.init_checkpoint (before_train), so the copy stays;
             # a SAL stage handed the previous stage's student starts from it, not from the teacher
             TeacherInheritance() if getattr(unwrap_model(model), "inherit", ())
@@ -151,9 +156,20 @@ def do_train(args, cfg, extra_hooks=()):
         # The checkpoint stores the training iteration that just finished, thus we start
         # at the next iteration
         start_iter = trainer.iter + 1
+        # exact resume (d2kd.engine.resume): the stream at the checkpoint, then its random numbers
+        skip_batches(trainer, start_iter)
+        rng_states.restore()
     else:
         start_iter = 0
     trainer.train(start_iter, cfg.train.max_iter)
+
+
+def do_periodic_test(cfg, model):
+    """``do_test`` during training, leaving the random number generators as it found them:
+    the checkpoint of an iteration is written before its evaluation, so that a run resumed
+    from it draws what the uninterrupted run draws after the evaluation."""
+    with rng_states_kept():
+        return do_test(cfg, model)
 
 
 def distill_diagnostics_period(cfg, model) -> int:
