@@ -1,6 +1,9 @@
 """Base of the distillation runs on the shapes dataset: the RetinaNet R18 student of
 configs/Shapes/retinanet_R18_FPN.py taught by the RetinaNet R50 teacher, with no
-distillation loss yet. Leaf configs set ``model.distill_losses`` and ``train.output_dir``.
+distillation loss yet, built from the pieces of configs/common: the distiller node
+of distill_model.py, the model of models/retinanet.py, the teacher of
+teacher_retinanet.py and the data, optimizer and schedule the plain student uses.
+Leaf configs set ``model.distill_losses`` and ``train.output_dir``.
 
 The loss modules compare features after the student's 1x1 adapters, so their
 ``channels`` are the teacher's FPN width (interpolated from ``model.teachers``).
@@ -11,32 +14,18 @@ baselines'); unlike the Faster R-CNN configs they are not set by the benchmark's
 no benchmark row trains a RetinaNet teacher to measure them with. Measure them with
 tools/loss_scale.py and your trained teacher before a long run.
 """
-from detectron2.config import LazyCall as L
-
-from d2kd.modeling import DistillationDetector
-
 from .data.shapes import dataloader
+from .distill_model import distiller as model
 from .models.retinanet import model as _student
 from .optim import AdamW as optimizer
 from .optim import lr_multiplier
-from .teachers import retinanet_R50_teacher as _teacher
+from .teacher_retinanet import retinanet_R50_teacher as _teacher
 from .train import train
 
 _student.num_classes = 6
 
-model = L(DistillationDetector)(
-    student=_student,
-    teachers=_teacher,
-    distill_losses=[],
-    # smallest training short edge (configs/common/data/shapes.py): lets losses check sizes
-    min_input_size=112,
-    # "needed": 1x1 adapters only where channels differ; "always": at every paired level
-    adapters="needed",
-    # student modules to start from the teacher's weights, e.g. [proposal_generator]
-    inherit=[],
-    # factor of every distillation loss over training (configs/common/distill_schedules.py)
-    distill_schedule=None,
-)
+model.student = _student
+model.teachers = _teacher
 train.max_iter = 1500
 train.eval_period = 1500
 

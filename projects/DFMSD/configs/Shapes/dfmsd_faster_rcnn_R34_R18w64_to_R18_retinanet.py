@@ -9,15 +9,30 @@ Teachers and box cache first::
     python -m dfmsd.cache_boxes --config-file projects/DFMSD/configs/Shapes/dfmsd_faster_rcnn_R34_R18w64_to_R18_retinanet.py
 """
 from d2kd.config import zoo
-from .dfmsd_R34_R50_to_R18_retinanet import dataloader, lr_multiplier, model, optimizer, stages, train
-from .faster_rcnn_R34_FPN import model as _weak_teacher_model
+from dfmsd import DFMSDDetector
 
-_base = zoo.get_config("common/teachers.py")
-faster_rcnn_R18w64_teacher = _base.faster_rcnn_R18w64_teacher
+from ..common.dfmsd import dfmsd_loss as _dfmsd_loss
+from ..common.sal import dataloader
+from ..common.sal import sal_stages as stages
+from ..common.weak_teacher_faster_rcnn import teacher as _weak_teacher
 
+# the RetinaNet student, data, optimizer and schedule of configs/common/distill.py
+_base = zoo.get_config("common/distill.py")
+lr_multiplier, model, optimizer, train = _base.lr_multiplier, _base.model, _base.optimizer, _base.train
+faster_rcnn_R18w64_teacher = zoo.get_config("common/teacher_faster_rcnn.py").faster_rcnn_R18w64_teacher
+
+_dfmsd_loss.in_features = ["p3", "p4", "p5", "p6"]  # strides 8-64, in both
+_dfmsd_loss.channels = "${...teachers.model.backbone.out_channels}"
+
+# the last stage: the strong teacher, with ME
+model._target_ = DFMSDDetector
 model.teachers = faster_rcnn_R18w64_teacher
-model.distill_losses[0].in_features = ["p3", "p4", "p5", "p6"]  # strides 8-64, in both
-stages[0].model.teachers.model = _weak_teacher_model
-stages[0].model.teachers.weights = "output/teachers/faster_rcnn_R34_FPN/model_final.pth"
+model.distill_losses = [_dfmsd_loss]
+model.masking_enhancement = True
+model.adversarial_epsilon = 0.0  # > 0: one FGSM step on the enhanced view (off in the paper setting)
+stages[0].model.teachers = _weak_teacher
+# candidate boxes of the weak teacher (stage 1), written by python -m dfmsd.cache_boxes
 dataloader.train.mapper.box_cache = "output/DFMSD/box_cache/faster_rcnn_R34_FPN_d2kd_shapes_bench_train.json"
+train.max_iter = 750  # per stage: 2 x 750 = the 1500 iterations of the baselines
+train.eval_period = 750
 train.output_dir = "./output/DFMSD/dfmsd_faster_rcnn_R34_R18w64_to_R18_retinanet"

@@ -4,11 +4,13 @@ configs/Shapes/retinanet_R50_FPN.py. Same model and checkpoint path as
 projects/MKD/configs/Shapes/retinanet_R34_FPN.py: train either once.
 """
 from d2kd.config import zoo
+from ..common.weak_teacher_retinanet import model
 
-_base = zoo.get_config("Shapes/retinanet_R50_FPN.py")
-dataloader, lr_multiplier, model, optimizer, train = (
-    _base.dataloader, _base.lr_multiplier, _base.model, _base.optimizer, _base.train
-)
+dataloader = zoo.get_config("common/data/shapes.py").dataloader
+_optim = zoo.get_config("common/optim.py")
+optimizer, lr_multiplier = _optim.AdamW, _optim.lr_multiplier
+train = zoo.get_config("common/train.py").train
 
-model.backbone.bottom_up.stages.depth = 34
+train.max_iter = 1500
+train.eval_period = 1500
 train.output_dir = "./output/teachers/retinanet_R34_FPN"

@@ -13,14 +13,23 @@ Teacher checkpoint first::
 
     python tools/lazyconfig_train_net.py --config-file configs/Shapes/faster_rcnn_R18w64_FPN.py
 """
-from .mask_rcnn_R18_FPN import dataloader, lr_multiplier, optimizer, train
-from .mask_rcnn_R18_FPN import model as _student
-from .mkd_R18w64_to_R18_faster_rcnn import model
+from d2kd.config import zoo
+from ..common.mkd_loss import mkd_loss as _mkd_loss
+from ..common.shapes_masks import dataloader
 
+_base = zoo.get_config("common/distill_faster_rcnn.py")
+lr_multiplier, model, optimizer, train = _base.lr_multiplier, _base.model, _base.optimizer, _base.train
+_student = zoo.get_config("common/models/mask_rcnn.py").model
+
+_student.roi_heads.num_classes = 6
 model.student = _student
+# the levels of mkd_R18w64_to_R18_faster_rcnn.py (strides 4-32, those the ROI heads pool from)
+_mkd_loss.in_features = ["p2", "p3", "p4", "p5"]
+_mkd_loss.channels = "${...teachers.model.backbone.out_channels}"
 # weight (the paper's alpha): the same rule as the Faster R-CNN config's, measured for this
 # student (its detection loss includes the mask loss): at 1.6e-4 tools/loss_scale.py measured
 # 0.094x over 200 training batches (standard error 4.5%; docs/results/loss_scale/mkd_mask.txt),
 # so 1.6e-4 x 1.07
-model.distill_losses[0].weight = 1.7e-4
+_mkd_loss.weight = 1.7e-4
+model.distill_losses = [_mkd_loss]
 train.output_dir = "./output/MKD/mkd_R18w64_to_R18_mask_rcnn"

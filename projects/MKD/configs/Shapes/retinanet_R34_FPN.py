@@ -4,10 +4,14 @@ configs/Shapes/retinanet_R50_FPN.py. Its checkpoint is what
 mkd_R34_to_R18_retinanet.py loads."""
 from d2kd.config import zoo
 
-_base = zoo.get_config("Shapes/retinanet_R50_FPN.py")
-dataloader, lr_multiplier, model, optimizer, train = (
-    _base.dataloader, _base.lr_multiplier, _base.model, _base.optimizer, _base.train
-)
+model = zoo.get_config("common/models/retinanet_r50.py").model
+dataloader = zoo.get_config("common/data/shapes.py").dataloader
+_optim = zoo.get_config("common/optim.py")
+optimizer, lr_multiplier = _optim.AdamW, _optim.lr_multiplier
+train = zoo.get_config("common/train.py").train
 
+model.num_classes = 6
 model.backbone.bottom_up.stages.depth = 34
+train.max_iter = 1500
+train.eval_period = 1500
 train.output_dir = "./output/teachers/retinanet_R34_FPN"

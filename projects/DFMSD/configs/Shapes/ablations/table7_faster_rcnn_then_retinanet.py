@@ -3,10 +3,9 @@ RetinaNet R50 (stage 2), teaching the RetinaNet R18 student. Stage 1 distils the
 the Faster R-CNN shares with the student (p3-p6); ME uses the Faster R-CNN's boxes.
 """
 from ..dfmsd_R34_R50_to_R18_retinanet import dataloader, lr_multiplier, model, optimizer, stages, train
-from ..faster_rcnn_R34_FPN import model as _weak_teacher_model
+from ...common.weak_teacher_faster_rcnn import teacher as _weak_teacher
 
-stages[0].model.teachers.model = _weak_teacher_model
-stages[0].model.teachers.weights = "output/teachers/faster_rcnn_R34_FPN/model_final.pth"
+stages[0].model.teachers = _weak_teacher
 stages[0].model.distill_losses = [model.distill_losses[0]]
 stages[0].model.distill_losses[0].in_features = ["p3", "p4", "p5", "p6"]  # strides 8-64, in both
 dataloader.train.mapper.box_cache = "output/DFMSD/box_cache/faster_rcnn_R34_FPN_d2kd_shapes_bench_train.json"
