@@ -27,12 +27,6 @@ def _strongest_baselines(results, count=1):
     return sorted(baselines, key=lambda r: r.values("AP")[0], reverse=True)[:count]
 
 
-def _strongest_baseline(results):
-    """The baseline with the best AP at its first seed; None without baselines."""
-    best = _strongest_baselines(results)
-    return best[0] if best else None
-
-
 def unreported_runs(tasks, profile):
     """Finished runs whose result holds no evaluation on the profile's first report split
     (made before the profile evaluated it): they are missing from that split's tables."""

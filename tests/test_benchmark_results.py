@@ -63,8 +63,8 @@ def test_strongest_baseline_is_chosen_by_the_first_seed():
     tasks = [_finished(cwd, 0, 20.5)] + [_finished(mgd, s, ap) for s, ap in [(0, 20.0), (1, 22.0), (2, 21.0)]]
     results = collect(tasks, [STUDENT, cwd, mgd])
     assert results["mgd"].mean() == pytest.approx(21.0)
-    assert session._strongest_baseline(results).row.name == "cwd"
-    assert session._strongest_baseline(collect(tasks[:1], [STUDENT])) is None
+    assert [r.row.name for r in session._strongest_baselines(results)] == ["cwd"]
+    assert session._strongest_baselines(collect(tasks[:1], [STUDENT])) == []
     fgd = Row("fgd", "FGD", "main", "f.py", role="baseline")
     results = collect(tasks + [_finished(fgd, 0, 20.2)], [STUDENT, cwd, mgd, fgd])
     assert [r.row.name for r in session._strongest_baselines(results, 2)] == ["cwd", "fgd"]

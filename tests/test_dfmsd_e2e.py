@@ -9,7 +9,7 @@ from collections import OrderedDict
 import pytest
 import torch
 from test_stages import tiny_datasets  # noqa: F401  (fixture)
-from tool_runs import ROOT, load_tool, run_module, run_tool
+from tool_runs import ROOT, SMALL_DFMSD_MODELS, load_tool, run_module, run_tool
 
 from d2kd.config import ConfigError, apply_overrides_strictly, load_config
 from d2kd.engine.stages import stage_config
@@ -36,12 +36,7 @@ def _tiny_overrides(weak, strong):
         "train.eval_period=2",
         "train.log_period=1",
         "model.min_input_size=96",
-        "model.student.backbone.bottom_up.stages.base_width=8",
-        "model.student.backbone.out_channels=16",
-        "model.teachers.model.backbone.bottom_up.stages.base_width=8",
-        "model.teachers.model.backbone.out_channels=32",
-        "stages.0.model.teachers.model.backbone.bottom_up.stages.base_width=8",
-        "stages.0.model.teachers.model.backbone.out_channels=24",
+        *SMALL_DFMSD_MODELS,
         # random weights score low: keep every box, so that Area(x) is large and ME crops
         "+stages.0.model.teachers.model.test_score_thresh=0.0",
         f"model.teachers.weights={strong}",

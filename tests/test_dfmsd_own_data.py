@@ -13,7 +13,7 @@ import os
 import pytest
 import torch
 from own_coco import own_data
-from tool_runs import ROOT, load_tool
+from tool_runs import ROOT, SMALL_DFMSD_MODELS, load_tool
 
 from d2kd.config import ConfigError, load_config, load_tool_config
 from d2kd.engine.stages import stage_config
@@ -23,13 +23,7 @@ from dfmsd import cache_boxes
 
 CONFIG = os.path.join(ROOT, "projects/DFMSD/configs/Shapes/dfmsd_R34_R18w64_to_R18_faster_rcnn.py")
 WEAK_DEFAULT = "output/teachers/faster_rcnn_R34_FPN/model_final.pth"  # the config's weak teacher
-SMALL = [
-    "model.student.backbone.bottom_up.stages.base_width=8",
-    "model.student.backbone.out_channels=16",
-    "model.teachers.model.backbone.bottom_up.stages.base_width=8",
-    "model.teachers.model.backbone.out_channels=32",
-    "stages.0.model.teachers.model.backbone.bottom_up.stages.base_width=8",
-    "stages.0.model.teachers.model.backbone.out_channels=24",
+SMALL = SMALL_DFMSD_MODELS + [
     # the own dataset's 2 classes, for the student and both teachers
     "model.student.roi_heads.num_classes=2",
     "model.teachers.model.roi_heads.num_classes=2",

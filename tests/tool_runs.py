@@ -32,6 +32,17 @@ def load_tool(name):
     return module
 
 
+# the DFMSD Faster R-CNN config's student and both teachers made tiny (widths 8; FPN 16, 32, 24)
+SMALL_DFMSD_MODELS = [
+    "model.student.backbone.bottom_up.stages.base_width=8",
+    "model.student.backbone.out_channels=16",
+    "model.teachers.model.backbone.bottom_up.stages.base_width=8",
+    "model.teachers.model.backbone.out_channels=32",
+    "stages.0.model.teachers.model.backbone.bottom_up.stages.base_width=8",
+    "stages.0.model.teachers.model.backbone.out_channels=24",
+]
+
+
 def shrink_model(prefix="model"):
     """Overrides that make a configs/common/models network tiny (width 8, 16-channel FPN)."""
     return [
