@@ -271,7 +271,23 @@ def test_diagnostics_on_a_plain_detector_is_an_error_before_training(env, tmp_pa
     assert proc.returncode == 1
     assert "train.distill_diagnostics_period=2 measures distillation losses, but the model is a plain RetinaNet" \
         in proc.stderr.strip().splitlines()[-1]
-    assert not list(out.glob("*.pth"))
+    assert not out.exists()  # refused before config.yaml or log.txt is written
+
+
+def test_distill_diagnostics_period_accepts_whole_numbers_for_distillation_models_only():
+    """The check every path runs (a staged run: on each stage's model) before anything is written."""
+    from types import SimpleNamespace
+
+    from d2kd.config import ConfigError
+    from d2kd.engine.checks import distill_diagnostics_period
+
+    cfg = SimpleNamespace(train={"distill_diagnostics_period": 3})
+    with pytest.raises(ConfigError, match="is a plain Linear; set train.distill_diagnostics_period=0"):
+        distill_diagnostics_period(cfg, torch.nn.Linear(2, 2))
+    for bad in (-1, 1.5, True, "2"):
+        with pytest.raises(ConfigError, match="give a whole number of iterations"):
+            distill_diagnostics_period(SimpleNamespace(train={"distill_diagnostics_period": bad}), None)
+    assert distill_diagnostics_period(SimpleNamespace(train={}), torch.nn.Linear(2, 2)) == 0
 
 
 def _faster_rcnn_fitnet_args(teacher, out, student_channels,

@@ -48,7 +48,7 @@ except ImportError as e:
 
 from d2kd.config import ConfigError, dataset_names_in, load_tool_config, run_folder_kind
 from d2kd.engine.build import build_eval_model
-from d2kd.engine.checks import check_before_training, check_config
+from d2kd.engine.checks import check_before_training, check_config, distill_diagnostics_period
 from d2kd.engine.diagnostics import DistillDiagnostics
 from d2kd.engine.hooks import (DistillWeightSchedule, LossExplosionError, LossExplosionGuard, StudentHandoff,
                                TeacherInheritance, unwrap_model)
@@ -113,7 +113,7 @@ def do_train(args, cfg, extra_hooks=()):
     model = create_ddp_model(model, **ddp_options(cfg))
     trainer = (AMPTrainer if cfg.train.amp.enabled else SimpleTrainer)(model, train_loader, optim)
     start_data_stream(trainer)  # before a checkpoint is loaded: the same worker seed as a fresh run
-    diagnostics_period = distill_diagnostics_period(cfg, model)
+    diagnostics_period = distill_diagnostics_period(cfg, model)  # checked before training
     schedule = getattr(unwrap_model(model), "distill_schedule", None)
     explosion_factor = float(cfg.train.get("loss_explosion_factor", DEFAULT_EXPLOSION_FACTOR) or 0)
     rng_states = RNGStates()  # saved in every checkpoint; restored by an exact resume
@@ -170,24 +170,6 @@ def do_periodic_test(cfg, model):
     from it draws what the uninterrupted run draws after the evaluation."""
     with rng_states_kept():
         return do_test(cfg, model)
-
-
-def distill_diagnostics_period(cfg, model) -> int:
-    """``train.distill_diagnostics_period`` (0 when absent), checked before training:
-    a whole number >= 0, and above 0 only for a distillation model."""
-    period = cfg.train.get("distill_diagnostics_period", 0) or 0
-    if isinstance(period, bool) or not isinstance(period, int) or period < 0:
-        raise ConfigError(
-            f"train.distill_diagnostics_period={period!r}: give a whole number of iterations "
-            "(0 turns the diagnostics off)"
-        )
-    inner = unwrap_model(model)
-    if period and not hasattr(inner, "student_loss_keys"):
-        raise ConfigError(
-            f"train.distill_diagnostics_period={period} measures distillation losses, but the model "
-            f"is a plain {type(inner).__name__}; set train.distill_diagnostics_period=0"
-        )
-    return period
 
 
 def eval_output_dir(output_dir: str) -> str:

@@ -40,6 +40,7 @@ from ..data.checks import box_problems, verify_mode
 from ..modeling.checkpoint import WeightsError
 from ..utils.env import resolve_device
 from .build import build_model
+from .hooks import unwrap_model
 from .stages import Stage, is_finished, teacher_weights
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "check_before_training",
     "check_config",
     "check_teacher_weights",
+    "distill_diagnostics_period",
     "load_dataset_dicts",
 ]
 
@@ -73,7 +75,7 @@ def check_before_training(args, cfg, stages: Sequence[Stage]) -> None:
     """
     if not stages[0].staged:
         check_config(args, cfg)
-        build_model(cfg.model)
+        distill_diagnostics_period(cfg, build_model(cfg.model))
         return
     check_output_dir(cfg.train.output_dir)
     # a plain run's folder (or an evaluation's) is refused before a stage writes into it
@@ -84,6 +86,25 @@ def check_before_training(args, cfg, stages: Sequence[Stage]) -> None:
         except ConfigError as e:
             raise ConfigError(f"Stage {stage.index + 1} ({stage.name}): {e}") from e
     _check_stage_builds(stages)
+
+
+def distill_diagnostics_period(cfg, model) -> int:
+    """``train.distill_diagnostics_period`` of ``cfg`` (0 when absent), checked: a whole
+    number >= 0, and above 0 only when ``model`` (built from ``cfg.model``) is a
+    distillation model."""
+    period = cfg.train.get("distill_diagnostics_period", 0) or 0
+    if isinstance(period, bool) or not isinstance(period, int) or period < 0:
+        raise ConfigError(
+            f"train.distill_diagnostics_period={period!r}: give a whole number of iterations "
+            "(0 turns the diagnostics off)"
+        )
+    inner = unwrap_model(model)
+    if period and not hasattr(inner, "student_loss_keys"):
+        raise ConfigError(
+            f"train.distill_diagnostics_period={period} measures distillation losses, but the model "
+            f"is a plain {type(inner).__name__}; set train.distill_diagnostics_period=0"
+        )
+    return period
 
 
 def check_config(args, cfg, name_key: Callable[[str], str] = lambda key: key) -> None:
@@ -217,6 +238,10 @@ def _check_stage_build(stage: Stage, previous_teachers: Sequence[str] = ()) -> D
         hint = (" Train that teacher first with its own config (the stage config's docstring names the command)."
                 if weights is not None and weights.file_num_classes is None and not weights.from_distillation else "")
         raise ConfigError(f"{prefix}: {e}{hint}") from e
+    try:
+        distill_diagnostics_period(stage.cfg, model)
+    except ConfigError as e:
+        raise ConfigError(f"{prefix}: {e}") from e
     try:
         loader = stage.cfg.get("dataloader", {}).get("train", {})
         if isinstance(loader, DictConfig) and "mapper" in loader:

@@ -42,7 +42,13 @@ def _cpu_worker(local_rank, main_func, world_size, num_per_machine, machine_rank
         raise
     _create_local_process_group(num_per_machine, machine_rank)
     comm.synchronize()
-    main_func(*args)
+    try:
+        main_func(*args)
+        comm.synchronize()  # no rank tears the group down while another still uses it
+    finally:
+        # Gloo's worker threads must stop before the interpreter exits; left running,
+        # they abort the process ("terminate called without an active exception").
+        dist.destroy_process_group()
 
 
 def launch(

@@ -5,9 +5,9 @@ masked reconstruction on p2-p6, SFA on p2-p4 (the first three levels, paper
 table 9), masking enhancement in stage 2 only (table 8). The DFMSD row of the
 benchmark (docs/RESULTS.md).
 
-Student, strong teacher, data and optimizer come from
-configs/common/distill_faster_rcnn.py (the base of the Faster R-CNN baselines), the
-masking-enhancement data and the stages from ../common/sal.py;
+Student, strong teacher, data, optimizer and the loss's levels come from
+../common/dfmsd_faster_rcnn.py (shared with the one-stage variant), the stages from
+../common/sal.py;
 each stage gets half of the student's schedule, so the run compares one for
 one with the baselines, the plain student and the one-stage variant
 dfmsd_onestage_R18w64_to_R18_faster_rcnn.py.
@@ -18,20 +18,10 @@ Teachers and box cache first::
     python tools/lazyconfig_train_net.py --config-file projects/DFMSD/configs/Shapes/faster_rcnn_R34_FPN.py
     python -m dfmsd.cache_boxes --config-file projects/DFMSD/configs/Shapes/dfmsd_R34_R18w64_to_R18_faster_rcnn.py
 """
-from d2kd.config import zoo
-from dfmsd import DFMSDDetector
-
-from ..common.dfmsd import dfmsd_loss as _dfmsd_loss
-from ..common.sal import dataloader
+from ..common.dfmsd_faster_rcnn import dataloader, lr_multiplier, model, optimizer, train
 from ..common.sal import sal_stages as stages
 from ..common.weak_teacher_faster_rcnn import teacher as _weak_teacher
 
-_base = zoo.get_config("common/distill_faster_rcnn.py")
-lr_multiplier, model, optimizer, train = _base.lr_multiplier, _base.model, _base.optimizer, _base.train
-
-_dfmsd_loss.in_features = ["p2", "p3", "p4", "p5", "p6"]
-_dfmsd_loss.channels = "${...teachers.model.backbone.out_channels}"
-_dfmsd_loss.sfa_features = ["p2", "p3", "p4"]
 # alpha and gamma: the one rule of every shipped Faster R-CNN distillation config
 # (docs/RESULTS.md, "Loss weights"): the distillation loss is 0.1x the detection loss where
 # the run starts (SAL stage 1: the weak teacher, the warm-up checkpoint, no ME), half from
@@ -40,17 +30,11 @@ _dfmsd_loss.sfa_features = ["p2", "p3", "p4"]
 # alpha 1.2e-9, gamma 1.4e7: reconstruction 0.0216x, SFA 0.0322x (standard error 2.8%), so
 # alpha x 2.31 and alpha * gamma x 1.55. Stage 2 starts from stage 1's student, which
 # cannot be measured before training; it keeps these weights.
-_dfmsd_loss.weight = 2.8e-9
-_dfmsd_loss.gamma = 9.4e6  # alpha * gamma = 0.026
+model.distill_losses[0].weight = 2.8e-9
+model.distill_losses[0].gamma = 9.4e6  # alpha * gamma = 0.026
 
-# the last stage: the strong teacher of configs/common/distill_faster_rcnn.py, with ME
-model._target_ = DFMSDDetector
-model.distill_losses = [_dfmsd_loss]
-model.masking_enhancement = True
-model.adversarial_epsilon = 0.0  # > 0: one FGSM step on the enhanced view (off in the paper setting)
+# the top level is the last stage: the strong teacher of configs/common/distill_faster_rcnn.py, with ME
 stages[0].model.teachers = _weak_teacher
-# candidate boxes of the weak teacher (stage 1), written by python -m dfmsd.cache_boxes
-dataloader.train.mapper.box_cache = "output/DFMSD/box_cache/faster_rcnn_R34_FPN_d2kd_shapes_bench_train.json"
 train.max_iter = 750  # per stage: 2 x 750 = the 1500 iterations of the baselines
 train.eval_period = 750
 train.output_dir = "./output/DFMSD/dfmsd_R34_R18w64_to_R18_faster_rcnn"
