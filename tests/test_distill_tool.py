@@ -274,6 +274,42 @@ def test_diagnostics_on_a_plain_detector_is_an_error_before_training(env, tmp_pa
     assert not out.exists()  # refused before config.yaml or log.txt is written
 
 
+def test_the_weight_rule_run_is_the_run_with_the_factor_in_the_config(env, teacher_checkpoint, distilled_run,
+                                                                      tmp_path):
+    """+train.distill_weight_target: the tool measures the factor where training starts and trains
+    exactly as a run given weight x factor by hand would (a loader of its own, the random states
+    kept); the factor is logged and in metrics.json."""
+    from d2kd.config import load_config
+
+    ruled, by_hand = tmp_path / "ruled", tmp_path / "by_hand"
+    base = [a for a in distill_args(teacher_checkpoint, ruled) if not a.startswith("train.output_dir")]
+    run_tool("lazyconfig_train_net.py", *base, "train.eval_period=0", f"train.output_dir={ruled}",
+             "+train.distill_weight_target=0.5", "+train.distill_weight_batches=2", env=env)
+    factors = [r["distill_weight_rule_factor"] for r in read_metrics(ruled) if "distill_weight_rule_factor" in r]
+    assert len(factors) == 1 and factors[0] > 0
+    assert "train.distill_weight_target=0.5: over 2 training batches" in (ruled / "log.txt").read_text()
+    weight = load_config("configs/baselines/fitnet_R50_to_R18_retinanet.py").model.distill_losses[0].weight
+    run_tool("lazyconfig_train_net.py", *base, "train.eval_period=0", f"train.output_dir={by_hand}",
+             f"model.distill_losses.0.weight={float(weight) * factors[0]!r}", env=env)
+
+    def final(run):
+        return torch.load(run / "model_final.pth", weights_only=True)["model"]
+
+    ruled_weights, by_hand_weights = final(ruled), final(by_hand)
+    assert max((ruled_weights[k] - by_hand_weights[k]).abs().max().item() for k in ruled_weights) < 1e-6
+    ruled_log, by_hand_log, unruled_log = (
+        [r for r in read_metrics(run) if "total_loss" in r] for run in (ruled, by_hand, distilled_run))
+    assert [r["total_loss"] for r in ruled_log] == pytest.approx([r["total_loss"] for r in by_hand_log], rel=1e-6)
+    # the same first batch as the run with the configured weights: its distillation terms x the factor,
+    # its detection terms unchanged (the measuring forwards left RetinaNet's running normalizer alone)
+    for key, value in unruled_log[0].items():
+        if key.startswith("loss_fitnet_"):
+            assert ruled_log[0][key] == pytest.approx(factors[0] * value, rel=1e-5), key
+        elif key in ("loss_cls", "loss_box_reg"):
+            assert ruled_log[0][key] == pytest.approx(value, rel=1e-6), key
+    assert abs(factors[0] - 1) > 0.1  # so that the comparison can tell the weights apart
+
+
 def test_distill_diagnostics_period_accepts_whole_numbers_for_distillation_models_only():
     """The check every path runs (a staged run: on each stage's model) before anything is written."""
     from types import SimpleNamespace

@@ -56,6 +56,7 @@ from d2kd.engine.launch import launch
 from d2kd.engine.resume import (LOSS_NORMALIZERS_CHECKPOINTABLE, RNG_CHECKPOINTABLE, LossNormalizers, RNGStates,
                                rng_states_kept, skip_batches, start_data_stream)
 from d2kd.engine.stages import FINAL_CHECKPOINT, stages_of, write_summary
+from d2kd.engine.weight_rule import WEIGHT_RULE_CHECKPOINTABLE, DistillWeightRule, weight_rule_settings
 from d2kd.modeling import PairingError, WeightsError
 from d2kd.utils.io import atomic_write_text, removing_new_empty_folders
 from d2kd.utils.logger import buffered_warnings, setup_project_loggers, write_to_log_file
@@ -117,12 +118,15 @@ def do_train(args, cfg, extra_hooks=()):
     schedule = getattr(unwrap_model(model), "distill_schedule", None)
     explosion_factor = float(cfg.train.get("loss_explosion_factor", DEFAULT_EXPLOSION_FACTOR) or 0)
     rng_states = RNGStates()  # saved in every checkpoint; restored by an exact resume
+    rule = weight_rule_settings(cfg)  # train.distill_weight_target (checked before training)
+    weight_rule = DistillWeightRule(*rule, lambda: instantiate(cfg.dataloader.train)) if rule else None
     checkpointer = DetectionCheckpointer(
         model,
         cfg.train.output_dir,
         optimizer=optim,
         trainer=trainer,
         **{RNG_CHECKPOINTABLE: rng_states, LOSS_NORMALIZERS_CHECKPOINTABLE: LossNormalizers(model)},
+        **({WEIGHT_RULE_CHECKPOINTABLE: weight_rule} if weight_rule else {}),
     )
     trainer.register_hooks(
         [
@@ -149,6 +153,8 @@ def do_train(args, cfg, extra_hooks=()):
             else None,
         ]
         + list(extra_hooks)
+        # last: it measures the model as training starts (after the load, inheritance, a stage's hand-off)
+        + [weight_rule]
     )
 
     checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=args.resume)

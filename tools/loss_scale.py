@@ -17,7 +17,8 @@ another (sum-reduced masked losses grow with C x H x W, feature MSE with the
 teacher's feature magnitude): run this on your own data and teachers before a
 long training. Only the training split is read. A config with SAL ``stages`` is
 measured at its first stage (where its training starts: that stage's teacher and
-mapper) unless ``--stage`` names another.
+mapper) unless ``--stage`` names another. The training tool applies the same rule by
+itself with ``+train.distill_weight_target=<target>`` (d2kd.engine.weight_rule).
 
     python tools/loss_scale.py --config-file configs/baselines/mgd_R18w64_to_R18_faster_rcnn.py \\
         model.teachers.weights=output/teachers/faster_rcnn_R18w64_FPN/model_final.pth
@@ -25,50 +26,11 @@ mapper) unless ``--stage`` names another.
 import argparse
 import os
 import sys
-from collections import defaultdict
-from typing import Dict, List
+from typing import List
 
 import torch
 
-
-def summarize(records: List[Dict[str, float]], distill_keys, target: float) -> dict:
-    """Mean of each loss over ``records`` and the weight scale that hits ``target``.
-
-    Args:
-        records: one dict ``loss name -> value`` per batch.
-        distill_keys: names of the distillation losses (the rest are detection losses).
-        target: wanted ratio distillation total / detection total.
-
-    Returns:
-        dict with ``means`` (name -> mean), ``detection`` and ``distillation`` totals,
-        ``ratio`` (distillation / detection), ``scale`` (the factor to multiply
-        every distillation weight by so that the ratio becomes ``target``; None when
-        the distillation total is 0) and ``batch_ratios`` (min, median, max over the
-        batches of each batch's own ratio; None without a detection loss) and
-        ``relative_se`` (the standard error of the mean of those per-batch ratios over
-        that mean: how stable the measured ratio is; None under two batches).
-    """
-    sums = defaultdict(float)
-    for record in records:
-        for key, value in record.items():
-            sums[key] += value
-    means = {k: v / len(records) for k, v in sums.items()}
-    detection = sum(v for k, v in means.items() if k not in distill_keys)
-    distillation = sum(v for k, v in means.items() if k in distill_keys)
-    ratio = distillation / detection if detection else float("inf")
-    scale = target * detection / distillation if distillation else None
-    per_batch = sorted(
-        sum(v for k, v in r.items() if k in distill_keys) / sum(v for k, v in r.items() if k not in distill_keys)
-        for r in records if any(v for k, v in r.items() if k not in distill_keys)
-    )
-    spread = (per_batch[0], per_batch[len(per_batch) // 2], per_batch[-1]) if per_batch else None
-    relative_se = None
-    if len(per_batch) >= 2:
-        mean = sum(per_batch) / len(per_batch)
-        variance = sum((r - mean) ** 2 for r in per_batch) / (len(per_batch) - 1)
-        relative_se = (variance / len(per_batch)) ** 0.5 / mean if mean else None
-    return dict(means=means, detection=detection, distillation=distillation, ratio=ratio, scale=scale,
-                batch_ratios=spread, relative_se=relative_se)
+from d2kd.engine.weight_rule import loss_records, summarize, take
 
 
 def weight_keys(cfg, stage: int = 1) -> List[tuple]:
@@ -176,15 +138,11 @@ def measure(cfg, iters: int) -> tuple:
     model.inherit_from_teacher()  # model.inherit: the student starts training with these weights
     model.train()
     loader = iter(instantiate(cfg.dataloader.train))
-    records, distill_keys = [], set()
     with EventStorage(), torch.no_grad():
-        plain = model.student(next(loader))
-        detection_keys = set(plain)
-        for _ in range(iters):
-            losses = model(next(loader))
-            records.append({k: float(v) for k, v in losses.items()})
-            distill_keys |= set(losses) - detection_keys
-    return records, distill_keys
+        # the student alone on the first batch: kept, so that the reports in docs/results/loss_scale
+        # are reproduced batch for batch by their commands
+        model.student(next(loader))
+    return loss_records(model, take(loader, iters))
 
 
 def measured_config(cfg, stage: int):

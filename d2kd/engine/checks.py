@@ -41,6 +41,7 @@ from ..modeling.checkpoint import WeightsError
 from ..utils.env import resolve_device
 from .build import build_model
 from .hooks import unwrap_model
+from .weight_rule import weight_rule_settings
 from .stages import Stage, is_finished, teacher_weights
 
 __all__ = [
@@ -75,7 +76,9 @@ def check_before_training(args, cfg, stages: Sequence[Stage]) -> None:
     """
     if not stages[0].staged:
         check_config(args, cfg)
-        distill_diagnostics_period(cfg, build_model(cfg.model))
+        model = build_model(cfg.model)
+        distill_diagnostics_period(cfg, model)
+        weight_rule_settings(cfg, model)
         return
     check_output_dir(cfg.train.output_dir)
     # a plain run's folder (or an evaluation's) is refused before a stage writes into it
@@ -240,6 +243,7 @@ def _check_stage_build(stage: Stage, previous_teachers: Sequence[str] = ()) -> D
         raise ConfigError(f"{prefix}: {e}{hint}") from e
     try:
         distill_diagnostics_period(stage.cfg, model)
+        weight_rule_settings(stage.cfg, model)
     except ConfigError as e:
         raise ConfigError(f"{prefix}: {e}") from e
     try:

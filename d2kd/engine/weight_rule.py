@@ -1,0 +1,217 @@
+"""The one weight rule, measured where a run starts, and applied by the tool itself.
+
+The rule every shipped distillation config follows: where the student starts training,
+the distillation losses together are ``target`` times the detection loss (0.1 in the
+project's configs). :func:`summarize` measures it from the training forward's loss
+dicts; ``tools/loss_scale.py`` prints the factor for the user to set by hand, and the
+:class:`DistillWeightRule` hook (config key ``train.distill_weight_target``) applies it
+at the start of training: it multiplies every distillation loss's outer ``weight`` by
+that factor, so the run is the run one would get with the factor written into the config.
+"""
+import contextlib
+import logging
+from collections import defaultdict
+from typing import Callable, Dict, Iterable, Iterator, List, Tuple
+
+import torch
+
+from detectron2.engine import HookBase
+from detectron2.modeling.meta_arch.dense_detector import DenseDetector
+from detectron2.utils import comm
+from detectron2.utils.events import EventStorage
+
+from ..config import ConfigError
+from .hooks import unwrap_model
+from .resume import rng_states_kept
+
+__all__ = [
+    "DEFAULT_RULE_BATCHES",
+    "WEIGHT_RULE_CHECKPOINTABLE",
+    "DistillWeightRule",
+    "loss_records",
+    "summarize",
+    "take",
+    "training_state_kept",
+    "weight_rule_settings",
+]
+
+logger = logging.getLogger("detectron2")
+
+DEFAULT_RULE_BATCHES = 50  # train.distill_weight_batches when absent
+WEIGHT_RULE_CHECKPOINTABLE = "distill_weight_rule"  # the factor's key in a checkpoint
+LOSS_NORMALIZER = "loss_normalizer"  # RetinaNet's running foreground count (an attribute)
+_ABSENT = object()
+
+
+def loss_records(model, batches: Iterable[list]) -> Tuple[List[Dict[str, float]], set]:
+    """The training forward of the distillation ``model`` on each batch, without a gradient
+    and without touching the caller's event storage: ``(records, distillation keys)``, one
+    record ``{loss name: value}`` per batch; the rest of a record's keys are the student's
+    detection losses (:attr:`DistillationDetector.student_loss_keys`)."""
+    records, distill_keys = [], set()
+    model.train()
+    with EventStorage(), torch.no_grad():
+        for batch in batches:
+            losses = model(batch)
+            records.append({k: float(v) for k, v in losses.items()})
+            distill_keys |= set(losses) - set(model.student_loss_keys)
+    return records, distill_keys
+
+
+def summarize(records: List[Dict[str, float]], distill_keys, target: float) -> dict:
+    """Mean of each loss over ``records`` and the weight scale that hits ``target``.
+
+    Args:
+        records: one dict ``loss name -> value`` per batch.
+        distill_keys: names of the distillation losses (the rest are detection losses).
+        target: wanted ratio distillation total / detection total.
+
+    Returns:
+        dict with ``means`` (name -> mean), ``detection`` and ``distillation`` totals,
+        ``ratio`` (distillation / detection), ``scale`` (the factor to multiply
+        every distillation weight by so that the ratio becomes ``target``; None when
+        the distillation total is 0) and ``batch_ratios`` (min, median, max over the
+        batches of each batch's own ratio; None without a detection loss) and
+        ``relative_se`` (the standard error of the mean of those per-batch ratios over
+        that mean: how stable the measured ratio is; None under two batches).
+    """
+    sums = defaultdict(float)
+    for record in records:
+        for key, value in record.items():
+            sums[key] += value
+    means = {k: v / len(records) for k, v in sums.items()}
+    detection = sum(v for k, v in means.items() if k not in distill_keys)
+    distillation = sum(v for k, v in means.items() if k in distill_keys)
+    ratio = distillation / detection if detection else float("inf")
+    scale = target * detection / distillation if distillation else None
+    per_batch = sorted(
+        sum(v for k, v in r.items() if k in distill_keys) / sum(v for k, v in r.items() if k not in distill_keys)
+        for r in records if any(v for k, v in r.items() if k not in distill_keys)
+    )
+    spread = (per_batch[0], per_batch[len(per_batch) // 2], per_batch[-1]) if per_batch else None
+    relative_se = None
+    if len(per_batch) >= 2:
+        mean = sum(per_batch) / len(per_batch)
+        variance = sum((r - mean) ** 2 for r in per_batch) / (len(per_batch) - 1)
+        relative_se = (variance / len(per_batch)) ** 0.5 / mean if mean else None
+    return dict(means=means, detection=detection, distillation=distillation, ratio=ratio, scale=scale,
+                batch_ratios=spread, relative_se=relative_se)
+
+
+def weight_rule_settings(cfg, model=None):
+    """``(target, batches)`` of ``train.distill_weight_target`` / ``train.distill_weight_batches``,
+    checked before training; ``None`` when the rule is off (the key absent or ``None``).
+    ``model``, when given, must be a distillation model."""
+    train = cfg.train
+    target = train.get("distill_weight_target", None)
+    if target is None:
+        return None
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or not target > 0:
+        raise ConfigError(
+            f"train.distill_weight_target={target!r}: give the wanted distillation total as a "
+            "multiple of the detection total at the run's start (> 0; the project's configs use 0.1), "
+            "or None to keep the configured weights"
+        )
+    batches = train.get("distill_weight_batches", DEFAULT_RULE_BATCHES)
+    if isinstance(batches, bool) or not isinstance(batches, int) or batches < 1:
+        raise ConfigError(f"train.distill_weight_batches={batches!r}: give a whole number of training "
+                          f"batches >= 1 (default {DEFAULT_RULE_BATCHES})")
+    if model is not None and not hasattr(unwrap_model(model), "distill_losses"):
+        raise ConfigError(
+            f"train.distill_weight_target={target} scales distillation losses, but the model is a plain "
+            f"{type(unwrap_model(model)).__name__}; remove the key"
+        )
+    return float(target), batches
+
+
+@contextlib.contextmanager
+def training_state_kept(model):
+    """``model``'s buffers (BatchNorm running statistics and counters) and its dense detectors'
+    running loss normalizers leave the block as they entered it: training forwards made
+    only to measure leave no trace in the run."""
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    # detectron2 creates the attribute at a detector's first training forward: absent is a state too
+    dense = [m for m in model.modules() if isinstance(m, DenseDetector)]
+    normalizers = [m.__dict__.get(LOSS_NORMALIZER, _ABSENT) for m in dense]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
+        for module, value in zip(dense, normalizers):
+            if value is _ABSENT:
+                module.__dict__.pop(LOSS_NORMALIZER, None)
+            else:
+                setattr(module, LOSS_NORMALIZER, value)
+
+
+def take(loader: Iterator, count: int) -> Iterator[list]:
+    """The next ``count`` batches of ``loader``."""
+    for _ in range(count):
+        yield next(loader)
+
+
+class DistillWeightRule(HookBase):
+    """Applies the weight rule where training starts (``before_train``).
+
+    Register it after every hook that sets the starting weights (the checkpointer's load,
+    ``model.inherit``, a SAL stage's hand-off): it measures the losses of the model as it
+    will start training (before ``model.distill_schedule``'s factor), over ``batches``
+    batches of a loader of its own (``make_loader()``; the training stream is not
+    touched), leaving the random number generators and the model's running statistics
+    (:func:`training_state_kept`) as it found them, gathers the
+    records of every process, and multiplies the ``weight`` of every distillation loss by
+    ``target * detection / distillation``. The factor is logged, put into the event
+    storage as ``distill_weight_rule_factor`` and kept in the checkpoints (register the
+    hook as a checkpointable): a resumed run applies the stored factor, measuring nothing.
+
+    Args:
+        target: wanted distillation total / detection total (``train.distill_weight_target``).
+        batches: training batches to average over, per process.
+        make_loader: builds a training data loader (an iterable of batches).
+    """
+
+    def __init__(self, target: float, batches: int, make_loader: Callable[[], Iterable[list]]):
+        self.target = target
+        self.batches = batches
+        self._make_loader = make_loader
+        self.factor = None  # set by before_train, or by a resumed checkpoint
+
+    def state_dict(self):
+        return {"factor": self.factor}
+
+    def load_state_dict(self, state):
+        self.factor = state["factor"]
+
+    def before_train(self):
+        model = unwrap_model(self.trainer.model)
+        if self.factor is None:
+            self.factor = self.measure(model)
+        else:
+            logger.info("train.distill_weight_target: the factor %.4g from the checkpoint", self.factor)
+        for loss in model.distill_losses:
+            loss.weight = loss.weight * self.factor
+        self.trainer.storage.put_scalar("distill_weight_rule_factor", self.factor, smoothing_hint=False)
+
+    def measure(self, model) -> float:
+        """The factor that brings ``model``'s distillation total to ``target`` x its detection total."""
+        with rng_states_kept(), training_state_kept(model):
+            records, distill_keys = loss_records(model, take(iter(self._make_loader()), self.batches))
+        records = [r for rank in comm.all_gather(records) for r in rank]
+        distill_keys = set().union(*comm.all_gather(distill_keys))
+        summary = summarize(records, distill_keys, self.target)
+        if summary["scale"] is None:
+            raise ValueError(
+                "train.distill_weight_target: the distillation losses are 0 at the start of training "
+                "(every weight 0?); no factor can scale them to the target"
+            )
+        logger.info(
+            "train.distill_weight_target=%g: over %d training batches the distillation total is %.4g x the "
+            "detection total (standard error %s); every distillation weight x %.4g",
+            self.target, len(records), summary["ratio"],
+            "n/a" if summary["relative_se"] is None else f"{100 * summary['relative_se']:.1f}%",
+            summary["scale"],
+        )
+        return summary["scale"]
+

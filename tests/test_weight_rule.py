@@ -1,0 +1,108 @@
+"""train.distill_weight_target: the one weight rule measured where a run starts and applied by
+the tool (d2kd.engine.weight_rule). Hand-computed factors on a toy model; the checkpointed
+factor; the checks; the tool's run equals the run with the factor written into the config."""
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from d2kd.config import ConfigError
+from d2kd.engine.weight_rule import DistillWeightRule, loss_records, summarize, weight_rule_settings
+from detectron2.utils.events import EventStorage
+
+
+class _Weighted(nn.Module):
+    def __init__(self, weight):
+        super().__init__()
+        self.weight = weight
+
+
+class ToyDistiller(nn.Module):
+    """Detection loss = the batch's value; distillation = 0.5 * weight_0 + 2 * weight_1 per batch.
+    Draws a random number per forward (as masks do), to show the rule leaves the generators alone."""
+
+    def __init__(self, weights=(1.0, 3.0)):
+        super().__init__()
+        self.distill_losses = nn.ModuleList(_Weighted(w) for w in weights)
+        self.student_loss_keys = ()
+        self.forwards = 0
+
+    def forward(self, batch):
+        self.forwards += 1
+        torch.rand(1)
+        self.student_loss_keys = ("loss_det",)
+        as_tensor = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+        return {"loss_det": as_tensor(float(batch)),
+                "loss_a": as_tensor(0.5 * self.distill_losses[0].weight),
+                "loss_b": as_tensor(2.0 * self.distill_losses[1].weight)}
+
+
+def _run_before_train(hook, model):
+    hook.trainer = SimpleNamespace(model=model)
+    with EventStorage() as storage:
+        hook.trainer.storage = storage
+        hook.before_train()
+        return storage.latest()["distill_weight_rule_factor"][0]
+
+
+def test_loss_records_split_detection_from_distillation():
+    records, distill_keys = loss_records(ToyDistiller(), [4, 8])
+    assert distill_keys == {"loss_a", "loss_b"}
+    assert records == [{"loss_det": 4.0, "loss_a": 0.5, "loss_b": 6.0}, {"loss_det": 8.0, "loss_a": 0.5, "loss_b": 6.0}]
+
+
+def test_the_factor_brings_the_distillation_total_to_the_target_and_leaves_the_rng_alone():
+    model = ToyDistiller()
+    hook = DistillWeightRule(0.1, 2, make_loader=lambda: iter([4, 8, 100]))
+    torch.manual_seed(0)
+    factor = _run_before_train(hook, model)
+    after = torch.rand(3)
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.rand(3))  # the two measured forwards drew nothing from it
+    # mean detection (4 + 8) / 2 = 6; distillation 0.5 * 1 + 2 * 3 = 6.5; 0.1 * 6 / 6.5
+    assert factor == pytest.approx(0.6 / 6.5, rel=1e-12)
+    assert model.forwards == 2  # batches=2: the third batch is not read
+    assert [m.weight for m in model.distill_losses] == pytest.approx([0.6 / 6.5, 3 * 0.6 / 6.5], rel=1e-12)
+    # measured again with the new weights, the rule holds exactly
+    records, keys = loss_records(model, [4, 8])
+    assert summarize(records, keys, 0.1)["ratio"] == pytest.approx(0.1, rel=1e-12)
+
+
+def test_a_resumed_run_applies_the_checkpointed_factor_without_measuring():
+    first = DistillWeightRule(0.1, 2, make_loader=lambda: iter([4, 8]))
+    _run_before_train(first, ToyDistiller())
+
+    def no_loader():
+        raise AssertionError("a resumed run must not measure again")
+
+    resumed = DistillWeightRule(0.1, 2, make_loader=no_loader)
+    resumed.load_state_dict(first.state_dict())
+    model = ToyDistiller()
+    assert _run_before_train(resumed, model) == first.factor
+    assert [m.weight for m in model.distill_losses] == pytest.approx([first.factor, 3 * first.factor], rel=1e-12)
+
+
+def test_zero_distillation_cannot_be_scaled():
+    hook = DistillWeightRule(0.1, 1, make_loader=lambda: iter([4]))
+    with pytest.raises(ValueError, match="the distillation losses are 0"):
+        _run_before_train(hook, ToyDistiller(weights=(0.0, 0.0)))
+
+
+def _cfg(**train):
+    return SimpleNamespace(train=train)
+
+
+def test_settings_are_checked():
+    assert weight_rule_settings(_cfg()) is None
+    assert weight_rule_settings(_cfg(distill_weight_target=None)) is None
+    assert weight_rule_settings(_cfg(distill_weight_target=0.1)) == (0.1, 50)
+    assert weight_rule_settings(_cfg(distill_weight_target=1, distill_weight_batches=3), ToyDistiller()) == (1.0, 3)
+    for bad in (0, -0.1, True, "0.1"):
+        with pytest.raises(ConfigError, match="give the wanted distillation total"):
+            weight_rule_settings(_cfg(distill_weight_target=bad))
+    for bad in (0, 2.5, True):
+        with pytest.raises(ConfigError, match="train.distill_weight_batches"):
+            weight_rule_settings(_cfg(distill_weight_target=0.1, distill_weight_batches=bad))
+    with pytest.raises(ConfigError, match="the model is a plain Linear; remove the key"):
+        weight_rule_settings(_cfg(distill_weight_target=0.1), nn.Linear(1, 1))
