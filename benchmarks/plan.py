@@ -450,6 +450,45 @@ CONVERGED_ROWS: List[Row] = [
 ]
 ROWS += [r for r in CONVERGED_ROWS if r not in CONVERGED_PROBE_ROWS]
 
+# The converged benchmark's ablations and instance segmentation, fixed before their runs
+# (docs/RESULTS.md, "Converged: ablations and Mask R-CNN"): the profile's scale, schedule and
+# teachers. Each ablation keeps the weight of the row it comes from (MKD table 4: MKD's; DFMSD
+# table 11: the two-stage row's for the rows with SAL, the one-stage row's for those without)
+# and switches terms off as the shipped ablation configs do; seed 0. The Mask R-CNN rows (MKD
+# table 2): the converged student's width on the Mask R-CNN config, plain and with MKD
+# (the R18w64 detection teacher; its weight by the one rule at its start, CONVERGED_MASK_MKD_FACTOR),
+# 3 paired seeds.
+CONVERGED_MASK_STUDENT = f"{_MKD}/mask_rcnn_R18_FPN.py"
+CONVERGED_MASK_MKD_FACTOR = 8.04  # docs/results/loss_scale/converged/mkd_mask.txt
+
+
+def _converged_weight(method: str) -> str:
+    """The weight override of ``method``'s converged row (shipped x measured factor)."""
+    _, _, _, key, shipped, factor, _ = CONVERGED_METHODS[method]
+    return f"{key}={shipped * factor:.4g}"
+
+
+_BASELINE = f"conv_student_{CONVERGED_N}"
+CONVERGED_ABLATION_ROWS: List[Row] = [
+    *[Row(f"conv_mkd_no_{t}", f"MKD without {label}", "converged_mkd_ablation", _MKD_MAIN, versus=_BASELINE,
+          overrides=(_converged_weight("mkd"), f"model.distill_losses.0.use_{t}=False"))
+      for t, label in [("multiscale", "L_Multiscale"), ("fdmd", "L_FDMD"), ("fad", "L_FAD")]],
+    *[Row(f"conv_dfmsd_{parts}", label, "converged_dfmsd_ablation",
+          f"{_DF}/ablations/table11_faster_rcnn_{parts}.py", versus=_BASELINE, stages=stages,
+          overrides=(_converged_weight("dfmsd" if stages == 2 else "dfmsd_onestage"),))
+      for parts, label, stages in [("sal", "SAL", 2), ("me", "ME (one stage)", 1), ("sfa", "SFA (one stage)", 1),
+                                   ("sal_me", "SAL + ME", 2), ("sal_sfa", "SAL + SFA", 2)]],
+    Row("conv_mask_student", "Student Mask R-CNN R18w16-FPN32 from scratch", "converged_mask_rcnn",
+        CONVERGED_MASK_STUDENT, role="student", segm=True, all_seeds=True,
+        overrides=("model.backbone.bottom_up.stages.base_width=16", "model.backbone.out_channels=32")),
+]
+if CONVERGED_MASK_MKD_FACTOR is not None:
+    CONVERGED_ABLATION_ROWS.append(
+        Row("conv_mask_mkd", "MKD (teacher: Faster R-CNN R18w64)", "converged_mask_rcnn",
+            f"{_MKD}/mkd_R18w64_to_R18_mask_rcnn.py", segm=True, all_seeds=True,
+            overrides=(f"model.distill_losses.0.weight={1.7e-4 * CONVERGED_MASK_MKD_FACTOR:.4g}",)))
+ROWS += CONVERGED_ABLATION_ROWS
+
 # rows trained before the others (teachers, the students' common warm-up), the rows
 # every method is measured against (no Δ AP of their own), and the rows that distil
 FIRST_ROLES = ("teacher", "init")
@@ -612,6 +651,23 @@ PROFILES: Dict[str, Profile] = {
         report_splits=CONVERGED_TEST,
     ),
 }
+# the converged benchmark's ablations and Mask R-CNN rows: its scale, splits and teachers; the
+# headline rows they are read against (cached from the converged profile) in its table
+PROFILES["converged_ablations"] = replace(
+    PROFILES["converged"],
+    name="converged_ablations",
+    rows=(*(r.name for r in CONVERGED_ROWS if r.role != "baseline"), *(r.name for r in CONVERGED_ABLATION_ROWS)),
+    table="",
+    strongest_baselines=0,
+    description="the converged benchmark's ablations (MKD table 4, DFMSD table 11; seed 0) and Mask R-CNN "
+                "students (MKD table 2; 3 paired seeds), val chooses, test reports",
+    note=f"The converged profile's scale, schedule (N = {CONVERGED_N}), teachers and splits; its headline "
+         "rows are repeated in the first table. Each ablation keeps the weight of the row it comes from and "
+         "switches terms off (DFMSD: the two-stage row's weight with SAL, the one-stage row's without); the "
+         "Mask R-CNN student is the converged student's width (R18w16, FPN 32) on the Mask R-CNN config, its "
+         "MKD weight by the one rule at its start. Fixed before these runs (docs/RESULTS.md, \"Converged: "
+         "ablations and Mask R-CNN\"). A fixed budget of N, not convergence, as in the converged profile.",
+)
 
 
 def row_by_name(name: str, rows: Sequence[Row] = ROWS) -> Row:

@@ -23,6 +23,9 @@ TABLE_TITLES = {
     "sanity_methods": "Sanity: the methods (MKD, DFMSD and the classic baselines from teacher (b), 0.1x at the start)",
     "sanity_ablations": "Sanity: which part of MKD and DFMSD costs (drop-one ablations, teacher (b), 0.1x at the start)",
     "converged": "Converged profile: MKD, DFMSD and the baselines against an edge-sized student (R18w16, from scratch) at a fixed budget of N iterations",
+    "converged_mkd_ablation": "Converged: MKD with one term dropped (MKD table 4 analogue, seed 0; full MKD in the table above)",
+    "converged_dfmsd_ablation": "Converged: DFMSD's SAL, ME and SFA alone and in pairs (DFMSD table 11 analogue, seed 0; both full DFMSD rows in the table above)",
+    "converged_mask_rcnn": "Converged: instance segmentation, Mask R-CNN R18w16 students (MKD table 2 analogue)",
     "converged_probes": "Converged: the schedule and teacher probes (val, seed 0)",
 }
 

@@ -97,7 +97,7 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
             where = f" on the held-out split {split} (reports only)" if split else (
                 " on val (chooses)" if reported is not None else "")
             lines += [f"### {title}{where}", "", main_table(rows_on_split, table), ""]
-            if table == "mask_rcnn":
+            if any(r.row.segm for r in rows_on_split.values() if r.row.table == table):
                 lines += [segm_table(rows_on_split, table), ""]
             if any(len(r.seeds) > 1 for r in rows_on_split.values() if r.row.table == table):
                 lines += ["Seed-paired differences (seed k of a row against seed k of the row it is measured "

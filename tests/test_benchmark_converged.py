@@ -108,3 +108,41 @@ def test_report_split_tables_and_document_by_hand(tmp_path):
                               reported=test, unreported=["conv_mkd/seed2"])
     assert "**Not in the d2kd_shapes_bench_test tables** (finished before the profile evaluated that " \
            "split; delete a run's record and folder to train it again): conv_mkd/seed2." in text
+
+
+def test_converged_ablations_keep_their_full_rows_weights_and_share_their_runs(tmp_path):
+    """The ablation profile (fixed before its runs): each MKD ablation has MKD's converged weight and
+    one term off; each DFMSD table-11 row the weight of the full row it comes from (two-stage with SAL,
+    one-stage without); the headline rows are the converged profile's runs (same keys); the Mask R-CNN
+    students, plain and MKD, are the converged width on the Mask R-CNN config, from scratch, 3 seeds."""
+    ablations = PROFILES["converged_ablations"]
+    tasks = {t.name: t for t in plan_tasks(ablations, [row_by_name(n) for n in ablations.rows], str(tmp_path))}
+    converged = PROFILES["converged"]
+    headline = {t.name: t for t in plan_tasks(converged, [row_by_name(n) for n in converged.rows], str(tmp_path))}
+    for name in ("conv_mkd/seed0", "conv_dfmsd/seed0", f"conv_student_{CONVERGED_N}/seed1"):
+        assert tasks[name].key == headline[name].key, name
+    mkd_weight = _value(headline["conv_mkd/seed0"], "model.distill_losses.0.weight")
+    for term in ("multiscale", "fdmd", "fad"):
+        task = tasks[f"conv_mkd_no_{term}/seed0"]
+        assert _value(task, "model.distill_losses.0.weight") == mkd_weight
+        assert _value(task, f"model.distill_losses.0.use_{term}") == "False"
+        assert f"conv_mkd_no_{term}/seed1" not in tasks  # seed 0 only
+    weights = {name: _value(headline[f"{name}/seed0"], "model.distill_losses.0.weight")
+               for name in ("conv_dfmsd", "conv_dfmsd_onestage")}
+    assert weights["conv_dfmsd"] != weights["conv_dfmsd_onestage"]
+    for parts, full in [("sal", "conv_dfmsd"), ("sal_me", "conv_dfmsd"), ("sal_sfa", "conv_dfmsd"),
+                        ("me", "conv_dfmsd_onestage"), ("sfa", "conv_dfmsd_onestage")]:
+        task = tasks[f"conv_dfmsd_{parts}/seed0"]
+        assert _value(task, "model.distill_losses.0.weight") == weights[full], parts
+        assert task.row.versus == f"conv_student_{CONVERGED_N}"
+        assert _value(task, "train.max_iter") == str(CONVERGED_N // task.row.stages), parts
+    mask = [t for n, t in tasks.items() if n.startswith("conv_mask_student/")]
+    assert len(mask) == 3
+    assert _value(mask[0], "model.backbone.bottom_up.stages.base_width") == "16"
+    assert _value(mask[0], "model.backbone.out_channels") == "32"
+    assert not any(c.startswith("train.init_checkpoint") for c in mask[0].command)
+    mask_mkd = [t for n, t in tasks.items() if n.startswith("conv_mask_mkd/")]
+    assert len(mask_mkd) == 3 and mask_mkd[0].row.segm
+    assert _value(mask_mkd[0], "model.distill_losses.0.weight") == f"{1.7e-4 * 8.04:.4g}"  # mkd_mask.txt
+    assert _value(mask_mkd[0], "model.student.backbone.bottom_up.stages.base_width") == "16"
+    assert not any(n.startswith(("conv_fitnet", "conv_pkd")) for n in tasks)  # the baselines stay in converged

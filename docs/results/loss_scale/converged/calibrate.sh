@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Calibration of the converged rows (README.md beside this script): single-stage
-# methods (no argument) need only the R18w64 teacher at N; "mkd" MKD; "dfmsd" both DFMSD rows,
+# methods (no argument) need only the R18w64 teacher at N; "mkd" MKD; "mkd_mask" MKD into the
+# Mask R-CNN student; "dfmsd" both DFMSD rows,
 # which need the weak teacher at N too. Each: a fresh student (seed 0), 200 training batches.
 set -euo pipefail
 cd "$(dirname "$0")/../../../.."
@@ -18,6 +19,9 @@ if [ "$what" = single ]; then
     $PY tools/loss_scale.py --iters 200 --target 0.1 --config-file configs/baselines/${m}_R18w64_to_R18_faster_rcnn.py \
       $SIZE $STUDENT model.teachers.weights=$T > $OUT/$m.txt 2> $OUT/.$m.err
   done
+elif [ "$what" = mkd_mask ]; then  # the Mask R-CNN row (MKD table 2), its student at width 16
+  $PY tools/loss_scale.py --iters 200 --target 0.1 --config-file projects/MKD/configs/Shapes/mkd_R18w64_to_R18_mask_rcnn.py \
+    $SIZE $STUDENT model.teachers.weights=$T > $OUT/mkd_mask.txt 2> $OUT/.mkd_mask.err
 elif [ "$what" = mkd ]; then
   $PY tools/loss_scale.py --iters 200 --target 0.1 --config-file projects/MKD/configs/Shapes/mkd_R18w64_to_R18_faster_rcnn.py \
     $SIZE $STUDENT model.teachers.weights=$T > $OUT/mkd.txt 2> $OUT/.mkd.err
