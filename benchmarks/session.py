@@ -89,6 +89,20 @@ def run_benchmark(profile, rows, work_dir, results_path, jobs=1, costs=True, plo
     return tasks, results
 
 
+PLAN_STATES = {"record": "cached (record)", "folder": "cached (folder)", "retrain": "retrain",
+               "to run": "to run"}
+
+
+def plan_lines(profile, rows, work_dir, results_path):
+    """What ``--plan`` prints: one line a run, its state as the runner sees it (a record of the
+    same key or a finished folder: cached; ``retrain``: done by record, trained again for its
+    checkpoint) and its folder."""
+    store = RecordStore.beside_others(records_folder(results_path, profile))
+    tasks = plan_tasks(profile, rows, work_dir)
+    states = task_states(tasks, store)
+    return [f"{PLAN_STATES[states[t.name]]:16s} {t.name:30s} {os.path.relpath(t.output_dir)}" for t in tasks]
+
+
 def status_lines(profile, rows, work_dir, results_path, jobs=1, budget_minutes=None):
     """What ``--status`` prints: each run's state (done by record, done on this machine, to
     run, to train again for its checkpoint), the estimate of what remains and, with a budget,

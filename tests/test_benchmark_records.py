@@ -17,7 +17,7 @@ from tool_runs import TINY_DATA, load_tool
 from benchmarks.plan import Profile, row_by_name, with_overrides
 from benchmarks.records import RecordStore, commit_record, inconsistent_inputs, weights_digest
 from benchmarks.runner import Task, _progress, estimate_seconds, resumed_at, run_tasks, task_states
-from benchmarks.session import run_benchmark, status_lines
+from benchmarks.session import plan_lines, run_benchmark, status_lines
 
 
 def _checkpoint(path, weight, iteration=0):
@@ -216,6 +216,10 @@ def test_a_profile_carried_on_from_its_records_alone(tmp_path, monkeypatch):
     assert _section(results_path) == section
     status = status_lines(profile, rows, str(work), str(results_path))
     assert status[-1].startswith("4 of 4 runs done; 0 left") and not any("WARNING" in s for s in status)
+    # --plan sees what the runner sees: done by record, though this machine has no folder
+    assert sorted(line.split()[:3] for line in plan_lines(profile, rows, str(work), str(results_path))) == [
+        ["cached", "(record)", name] for name in
+        ["fitnet/seed0", "student/seed0", "student_init/seed0", "teacher_strong/seed0"]]
 
 
 def test_status_through_the_tool_names_every_run_and_its_estimate(tmp_path, capsys):

@@ -54,9 +54,9 @@ from benchmarks.migrate import migrate
 from benchmarks.overhead import MODES, SECOND_VIEW_MODE, measure, run_overhead
 from benchmarks.plan import PROFILES, row_by_name, rows_for
 from benchmarks.report import main_table
-from benchmarks.runner import BenchmarkError, plan_tasks
+from benchmarks.runner import BenchmarkError
 from benchmarks.section import RESULTS
-from benchmarks.session import run_benchmark, status_lines
+from benchmarks.session import plan_lines, run_benchmark, status_lines
 
 
 def _without_session_flags(argv):
@@ -137,8 +137,7 @@ def main(argv=None):
         rows = rows_for(profile, args.rows)
         rows += [row_by_name(n) for n in args.extra_rows if n not in profile.rows]
         if args.plan:
-            for t in plan_tasks(profile, rows, args.work_dir):
-                print(f"{'cached ' if t.is_done() else 'to run '} {t.name:28s} {os.path.relpath(t.output_dir)}")
+            print("\n".join(plan_lines(profile, rows, args.work_dir, args.results or RESULTS)))
             return
         if args.status:
             print("\n".join(status_lines(profile, rows, args.work_dir, args.results or RESULTS, args.jobs,
