@@ -208,23 +208,41 @@ def _norm(path: str) -> str:
     return os.path.normpath(os.path.join(ROOT, path))
 
 
+BOX_CACHE_KEY = "dataloader.train.mapper.box_cache"
+
+
+def _own_mapper(stage) -> dict:
+    """A SAL stage's own ``dataloader.train.mapper`` entry ({} when it sets none)."""
+    return ((stage.get("dataloader", None) or {}).get("train", None) or {}).get("mapper", None) or {}
+
+
 def _box_cache_keys(cfg) -> List[str]:
+    """The keys of the box caches the run reads: a train mapper with a ``box_cache`` and its
+    enhancement on (``enhance=False``: DFMSD's first SAL stage, which reads none), named as
+    set: ``stages.<i>.…`` where a stage declares a mapper of its own, else the top level's."""
+    from d2kd.config.stages import stage_config
+
+    def reads(mapper) -> bool:
+        return "box_cache" in mapper and bool(mapper.get("enhance", True))
+
+    stages = cfg.get("stages", None) or []
+    if not stages:
+        return [BOX_CACHE_KEY] if reads(cfg.dataloader.train.mapper) else []
     keys = []
-    if "box_cache" in cfg.dataloader.train.mapper:
-        keys.append("dataloader.train.mapper.box_cache")
-    for i, stage in enumerate(cfg.get("stages", None) or []):
-        mapper = ((stage.get("dataloader", None) or {}).get("train", None) or {}).get("mapper", None) or {}
-        if "box_cache" in mapper:
-            keys.append(f"stages.{i}.dataloader.train.mapper.box_cache")
+    for i, stage in enumerate(stages):
+        if reads(stage_config(cfg, i).dataloader.train.mapper):
+            key = f"stages.{i}.{BOX_CACHE_KEY}" if "box_cache" in _own_mapper(stage) else BOX_CACHE_KEY
+            keys += [key] if key not in keys else []
     return keys
 
 
 def _stage_mirrors(cfg, overrides: Sequence[str]) -> List[str]:
-    """Copies of the ``dataloader.train.mapper.*`` overrides for every SAL stage with its
-    own train mapper, so that a profile's input size reaches each stage."""
+    """Copies of the ``dataloader.train.mapper.*`` overrides for every SAL stage that declares a
+    whole mapper of its own (a ``_target_``), so that a profile's input size reaches it; a
+    stage that changes only some keys of the run's mapper takes the overrides from it."""
     mirrored = []
     for i, stage in enumerate(cfg.get("stages", None) or []):
-        if "mapper" not in ((stage.get("dataloader", None) or {}).get("train", None) or {}):
+        if "_target_" not in _own_mapper(stage):
             continue
         mirrored += [f"stages.{i}.{o}" for o in overrides if o.startswith("dataloader.train.mapper.")]
     return mirrored

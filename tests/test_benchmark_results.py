@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from tool_runs import TINY_DATA
+from tool_runs import ROOT, TINY_DATA
 
 from benchmarks import session
 from benchmarks.costs import _latencies_ms
@@ -169,6 +169,15 @@ def test_rows_option_runs_part_of_a_profile_with_its_teachers():
         rows_for(PROFILES["quick"], ["cwd"])
 
 
+def _first_stage_mapper(task):
+    """The train mapper of the first SAL stage of ``task``'s config with its overrides, resolved."""
+    from d2kd.config import apply_overrides_strictly, load_config
+    from d2kd.config.stages import stage_config
+
+    cfg = apply_overrides_strictly(load_config(os.path.join(ROOT, task.row.config)), task.overrides)
+    return stage_config(cfg, 0).dataloader.train.mapper
+
+
 def test_plan_maps_default_teacher_checkpoints_to_teacher_rows(tmp_path):
     quick = PROFILES["quick"]
     size = "dataloader.train.mapper.augmentations.0.short_edge_length=[100,112]"
@@ -191,9 +200,11 @@ def test_plan_maps_default_teacher_checkpoints_to_teacher_rows(tmp_path):
         assert "student_init/seed0" in tasks[name].needs
     for name in ("teacher_weak/seed0", "teacher_strong/seed0", "student_init/seed0", "box_cache"):
         assert not any(c.startswith("train.init_checkpoint") for c in tasks[name].command), name
-    # a profile's input size reaches the first stage's own mapper too
-    assert size in dfmsd.command and f"stages.0.{size}" in dfmsd.command
-    assert f"stages.0.{size}" in tasks["box_cache"].command
+    # a profile's input size is given once: the first SAL stage takes the run's one mapper
+    assert size in dfmsd.command and not any(c.startswith("stages.0.dataloader") for c in dfmsd.command)
+    assert list(_first_stage_mapper(dfmsd).augmentations[0].short_edge_length) == [100, 112]
+    assert _first_stage_mapper(dfmsd).enhance is False
+    assert size in tasks["box_cache"].command
     # the plan is stable: same keys for the same inputs, a new key for another schedule
     again = plan_tasks(profile, [row_by_name(n) for n in profile.rows], str(tmp_path))
     assert [t.key for t in again] == [t.key for t in tasks.values()]
@@ -232,7 +243,8 @@ def test_quick_profile_is_the_headline_rows_at_the_demo_scale(tmp_path):
             assert size in task.command, (task.name, size)
         assert task.output_dir != full_tasks[task.name].output_dir, task.name
     dfmsd = next(t for t in quick_tasks if t.name == "dfmsd/seed0")
-    assert f"stages.0.{QUICK_IMAGE_SIZE[0]}" in dfmsd.command  # the first SAL stage's own mapper
+    first_size = QUICK_IMAGE_SIZE[0].split("=", 1)[1]  # the first SAL stage takes the run's mapper
+    assert str(list(_first_stage_mapper(dfmsd).augmentations[0].short_edge_length)).replace(" ", "") == first_size
     # min_input_size reaches exactly the distillers (and DFMSD's box cache), and fits the images
     for task in quick_tasks:
         distills = task.name.split("/")[0] in ("mkd", "dfmsd", "box_cache")

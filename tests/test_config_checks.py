@@ -1,6 +1,7 @@
 """d2kd.config.check_min_input_size: model.min_input_size against the training short edge."""
 import copy
 import os
+import re
 
 import pytest
 from omegaconf import OmegaConf
@@ -231,3 +232,21 @@ def test_non_finite_numbers_anywhere_under_model_fail_naming_the_key():
     cfg.model.student.roi_heads.box_predictor.test_score_thresh = float("inf")
     with pytest.raises(ConfigError, match=r"model\.student\.roi_heads\.box_predictor\.test_score_thresh=inf"):
         check_train_values(cfg)
+
+
+def test_a_stage_override_of_a_key_the_stage_takes_from_the_top_level_names_the_top_level_key():
+    """DFMSD's first stage sets only ``enhance`` of the run's one train mapper: its size is the
+    top level's, and the error says so."""
+    from d2kd.config import load_config
+    from d2kd.config.stages import stage_config
+
+    cfg = load_config(os.path.join(ROOT, "projects/DFMSD/configs/Shapes/dfmsd_R34_R18w64_to_R18_faster_rcnn.py"))
+    with pytest.raises(ConfigError, match=re.escape(
+            "stage 1 does not set dataloader.train.mapper.augmentations.0.short_edge_length; it takes it "
+            "from the top level, like every stage that does not set its own: write "
+            "dataloader.train.mapper.augmentations.0.short_edge_length=[96].")):
+        apply_overrides_strictly(cfg, ["stages.0.dataloader.train.mapper.augmentations.0.short_edge_length=[96]"])
+    applied = apply_overrides_strictly(cfg, ["dataloader.train.mapper.augmentations.0.short_edge_length=[96]",
+                                             "stages.0.dataloader.train.mapper.enhance=True"])
+    first = stage_config(applied, 0).dataloader.train.mapper
+    assert list(first.augmentations[0].short_edge_length) == [96] and first.enhance is True

@@ -27,7 +27,6 @@ def _tiny_overrides(weak, strong):
         "dataloader.train.dataset.names=d2kd_shapes_tiny_train",
         "dataloader.test.dataset.names=d2kd_shapes_tiny_val",
         "dataloader.train.mapper.augmentations.0.short_edge_length=[96,112]",
-        "stages.0.dataloader.train.mapper.augmentations.0.short_edge_length=[96,112]",
         "dataloader.test.mapper.augmentations.0.short_edge_length=96",
         "dataloader.train.total_batch_size=2",
         "dataloader.train.num_workers=0",

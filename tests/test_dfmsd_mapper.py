@@ -224,3 +224,31 @@ def test_mapper_argument_errors():
         _mapper(noise_sigma=-3)
     with pytest.raises(ValueError, match="uncached"):
         _mapper(uncached="skip")
+
+
+def test_enhance_false_is_detectron2s_dataset_mapper(tmp_path):
+    """SAL's first stage: the run's mapper with ``enhance=False`` gives what DatasetMapper gives
+    (random augmentations included), draws the same random numbers, and reads no box cache."""
+    from detectron2.data import DatasetMapper
+
+    augmentations = [T.ResizeShortestEdge([48, 56, 64], max_size=100, sample_style="choice"), T.RandomFlip()]
+    kwargs = dict(is_train=True, augmentations=augmentations, image_format="BGR", use_instance_mask=True)
+    plain = DatasetMapper(**kwargs)
+    off = MaskingEnhancementMapper(**kwargs, enhance=False, box_cache=str(tmp_path / "not_made_yet.json"))
+    records = [_record(tmp_path, BIG, image_id=1, name="a.png"), _record(tmp_path, SMALL, image_id=2, name="b.png")]
+
+    def mapped(mapper):
+        np.random.seed(5)
+        out = [mapper(r) for r in records * 3]
+        return out, np.random.random()
+
+    (ours, after_ours), (theirs, after_theirs) = mapped(off), mapped(plain)
+    assert after_ours == after_theirs  # the same draws from numpy's generator
+    assert len({tuple(o["image"].shape) for o in theirs}) > 1  # the random resize chose several sizes
+    for a, b in zip(ours, theirs):
+        assert a.keys() == b.keys() and "enhanced_image" not in a
+        assert torch.equal(a["image"], b["image"])
+        assert torch.equal(a["instances"].gt_boxes.tensor, b["instances"].gt_boxes.tensor)
+        assert [[p.tolist() for p in m] for m in a["instances"].gt_masks.polygons] == \
+            [[p.tolist() for p in m] for m in b["instances"].gt_masks.polygons]
+    off.check_previous_teacher(["any_teacher.pth"])  # no cache: nothing to compare

@@ -31,7 +31,6 @@ SMALL = SMALL_DFMSD_MODELS + [
     # random weights score low: keep every box
     "+stages.0.model.teachers.model.roi_heads.box_predictor.test_score_thresh=0.0",
     "model.min_input_size=112",
-    "stages.0.dataloader.train.mapper.augmentations.0.short_edge_length=[112]",
     "train.max_iter=2",
     "train.eval_period=2",
     "train.log_period=1",

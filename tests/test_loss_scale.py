@@ -40,12 +40,12 @@ def test_a_staged_config_is_measured_at_its_first_stage_by_default():
     cfg = load_config(os.path.join(ROOT, "projects/DFMSD/configs/Shapes/dfmsd_R34_R18w64_to_R18_faster_rcnn.py"))
     first, where = loss_scale.measured_config(cfg, 1)
     assert where == " (SAL stage 1 of 2)" and "stages" not in first
-    # stage 1 distils from the weaker R34 teacher with the plain mapper; stage 2 from the R18w64 one with ME
+    # stage 1 distils from the weaker R34 teacher with ME off; stage 2 from the R18w64 one with ME
     assert first.model.teachers.weights.endswith("faster_rcnn_R34_FPN/model_final.pth")
-    assert "box_cache" not in first.dataloader.train.mapper
+    assert first.dataloader.train.mapper.enhance is False and first.model.masking_enhancement is False
     second, _ = loss_scale.measured_config(cfg, 2)
     assert second.model.teachers.weights.endswith("faster_rcnn_R18w64_FPN/model_final.pth")
-    assert "box_cache" in second.dataloader.train.mapper
+    assert second.dataloader.train.mapper.get("enhance", True) and second.model.masking_enhancement
     with pytest.raises(ConfigError, match="--stage 3 is out of range: the config has 2 stages"):
         loss_scale.measured_config(cfg, 3)
     plain = load_config(os.path.join(ROOT, "configs/baselines/pkd_R18w64_to_R18_faster_rcnn.py"))

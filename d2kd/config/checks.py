@@ -97,6 +97,13 @@ def apply_overrides_strictly(cfg, overrides: Sequence[str]):
             key, override = renamed, f"{renamed}={value}"
             current = OmegaConf.select(cfg, key, default=_MISSING, throw_on_resolution_failure=False)
         if current is _MISSING:
+            inherited = _stage_inherits(cfg, key)
+            if inherited is not None:
+                raise ConfigError(
+                    f"Override {override!r}: stage {int(key.split('.')[1]) + 1} does not set {inherited}; "
+                    f"it takes it from the top level, like every stage that does not set its own: "
+                    f"write {inherited}={value}."
+                )
             hint = difflib.get_close_matches(key, _all_keys(cfg), n=3)
             raise ConfigError(
                 f"Override {override!r}: the config has no key {key!r}."
@@ -106,6 +113,25 @@ def apply_overrides_strictly(cfg, overrides: Sequence[str]):
         _check_override_type(override, key, current, _parse_override_value(override))
         plain.append(override)
     return LazyConfig.apply_overrides(cfg, plain)
+
+
+def _stage_inherits(cfg, key: str):
+    """For ``stages.<i>.<rest>`` that the stage does not set but the top level has: ``<rest>``
+    (a SAL stage merges its own keys into the top-level config; DFMSD's first stage, for
+    one, takes the run's train mapper and sets only ``enhance``). Else None."""
+    parts = key.split(".")
+    if len(parts) < 3 or parts[0] != "stages" or not parts[1].isdigit() or "stages" not in cfg:
+        return None
+    rest = ".".join(parts[2:])
+    node = OmegaConf.select(cfg, ".".join(parts[:2]), default=None, throw_on_resolution_failure=False)
+    for part in parts[2:]:  # a node the stage replaces whole (a _target_) inherits nothing below it
+        if not isinstance(node, DictConfig) or part not in node:
+            break
+        node = node[part]
+        if isinstance(node, DictConfig) and "_target_" in node:
+            return None
+    found = OmegaConf.select(cfg, rest, default=_MISSING, throw_on_resolution_failure=False)
+    return rest if found is not _MISSING else None
 
 
 def _renamed_key(cfg, key: str):

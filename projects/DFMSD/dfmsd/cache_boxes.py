@@ -119,14 +119,15 @@ BOX_CACHE_KEY = "dataloader.train.mapper.box_cache"
 
 def _me_target(cfg, stage: int):
     """(box_cache, dataset names, the config key of that box_cache as the user sets it) of the
-    first stage after ``stage`` whose train mapper has a box_cache; Nones when none has."""
+    first stage after ``stage`` whose train mapper reads a box_cache (one with ``enhance=False``
+    reads none); Nones when none does."""
     if "stages" not in cfg:
         candidates = [(cfg, BOX_CACHE_KEY)]
     else:
         candidates = [(stage_config(cfg, i), stage_key(cfg, i, BOX_CACHE_KEY)) for i in range(stage, len(cfg.stages))]
     for scfg, key in candidates:
         mapper = scfg.dataloader.train.get("mapper", None)
-        if mapper is not None and mapper.get("box_cache", None):
+        if mapper is not None and mapper.get("box_cache", None) and mapper.get("enhance", True):
             return mapper.box_cache, scfg.dataloader.train.dataset.names, key
     return None, None, None
 

@@ -205,12 +205,17 @@ class MaskingEnhancementMapper(DatasetMapper):
         seed: seed of the mapper's random generator (per data-loader worker:
             ``[seed, worker_id]``); default None draws it from numpy's global
             RNG, which detectron2 seeds per worker.
+        enhance: False makes the mapper detectron2's own ``DatasetMapper`` (no enhanced
+            view, no box cache read, no random number drawn): the first SAL stage's, so
+            that a run declares its mapper once and that stage only switches ME off
+            (``stages.0.dataloader.train.mapper.enhance=False``).
     """
 
     def __init__(
         self,
         is_train: bool = True,
         *,
+        enhance: bool = True,
         area_threshold: float = 0.5,
         noise_sigma: float = 15.0,
         noise_prob: float = 0.5,
@@ -231,6 +236,7 @@ class MaskingEnhancementMapper(DatasetMapper):
         if kwargs.get("precomputed_proposal_topk") is not None:
             raise ValueError("MaskingEnhancementMapper does not support precomputed proposals")
         super().__init__(is_train, **kwargs)
+        self.enhance = bool(enhance)
         self.enhancement = MaskingEnhancement(area_threshold, noise_sigma, noise_prob, crop_ratio)
         if uncached not in ("error", "ground_truth"):
             raise ValueError(f"uncached must be 'error' or 'ground_truth', got {uncached!r}")
@@ -242,7 +248,9 @@ class MaskingEnhancementMapper(DatasetMapper):
         self._rng: Optional[np.random.Generator] = None
         self._warned_uncached = False
         self.box_cache: Optional[BoxCache] = None
-        if box_cache:
+        if not self.enhance:
+            logger.info("[MaskingEnhancementMapper] enhance=False: no enhanced view (detectron2's DatasetMapper)")
+        elif box_cache:
             self.box_cache = BoxCache.load(box_cache)
             names = [dataset_names] if isinstance(dataset_names, str) else list(dataset_names or [])
             self.box_cache.check_usable(score_threshold, names)
@@ -332,6 +340,8 @@ class MaskingEnhancementMapper(DatasetMapper):
         return utils.filter_empty_instances(instances)
 
     def __call__(self, dataset_dict: dict) -> dict:
+        if not self.enhance:
+            return super().__call__(dataset_dict)
         dataset_dict = copy.deepcopy(dataset_dict)
         image = utils.read_image(dataset_dict["file_name"], format=self.image_format)
         utils.check_image_size(dataset_dict, image)

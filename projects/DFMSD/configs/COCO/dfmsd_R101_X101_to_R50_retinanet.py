@@ -39,8 +39,7 @@ model = L(DFMSDDetector)(
     min_input_size=min(dataloader.train.mapper.augmentations[0].short_edge_length),
 )
 
-_plain_mapper = dataloader.train.mapper
-dataloader.train.mapper = L(MaskingEnhancementMapper)(**_plain_mapper, **_me)
+dataloader.train.mapper = L(MaskingEnhancementMapper)(**dataloader.train.mapper, **_me)
 dataloader.train.mapper.dataset_names = "${dataloader.train.dataset.names}"  # checks that the box cache covers it
 dataloader.train.mapper.box_cache = "output/DFMSD/box_cache/retinanet_R101_FPN_coco_coco_2017_train.json"
 
@@ -57,7 +56,7 @@ stages = OmegaConf.create(
                 ),
                 masking_enhancement=False,
             ),
-            dataloader=dict(train=dict(mapper=_plain_mapper)),
+            dataloader=dict(train=dict(mapper=dict(enhance=False))),  # ME off; the run's one mapper
         ),
         dict(name="strong"),
     ],

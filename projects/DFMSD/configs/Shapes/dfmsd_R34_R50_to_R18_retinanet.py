@@ -12,7 +12,7 @@ dfmsd_onestage_R50_to_R18_retinanet.py.
 
 The top-level ``model``/``dataloader`` are the last stage's (strong teacher, ME
 mapper), so ``--eval-only`` and the one-stage variant use them as they are;
-``stages[0]`` swaps in the weak teacher and the plain mapper.
+``stages[0]`` swaps in the weak teacher and switches masking enhancement off.
 
 Its loss weights are not set by the benchmark's rule (see configs/common/distill.py,
 "Loss weights"): measure them with tools/loss_scale.py and your trained teacher.

@@ -1,7 +1,9 @@
 """The detector-neutral part of DFMSD's two-stage (SAL) runs on the bundled shapes
 dataset: the training data through the masking-enhancement mapper (eq. 4), and the
 ``stages`` list (``sal_stages``) whose first stage swaps in the weaker teacher and
-the plain mapper.
+switches masking enhancement off (``enhance=False``: the same mapper as detectron2's
+``DatasetMapper``). The mapper is declared once: an override of
+``dataloader.train.mapper.*`` reaches every stage.
 
 A leaf config takes its student, strong teacher, optimizer and schedule from a
 distillation base (configs/common/distill.py, configs/common/distill_faster_rcnn.py),
@@ -19,8 +21,7 @@ from dfmsd import MaskingEnhancementMapper
 from .dfmsd import masking_enhancement as _me
 
 dataloader = zoo.get_config("common/data/shapes.py").dataloader
-_plain_mapper = dataloader.train.mapper
-dataloader.train.mapper = L(MaskingEnhancementMapper)(**_plain_mapper, **_me)
+dataloader.train.mapper = L(MaskingEnhancementMapper)(**dataloader.train.mapper, **_me)
 dataloader.train.mapper.dataset_names = "${dataloader.train.dataset.names}"  # checks that the box cache covers it
 
 # a ListConfig: LazyConfig keeps only config types at the top level of a file. Named
@@ -31,7 +32,7 @@ sal_stages = OmegaConf.create(
         dict(
             name="weak",
             model=dict(teachers=None, masking_enhancement=False),  # teachers: set by the leaf
-            dataloader=dict(train=dict(mapper=_plain_mapper)),
+            dataloader=dict(train=dict(mapper=dict(enhance=False))),  # ME off; the run's one mapper
         ),
         dict(name="strong"),
     ],

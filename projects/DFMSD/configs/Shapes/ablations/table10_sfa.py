@@ -1,8 +1,7 @@
 """Paper table 10, heterogeneous (Swin nano -> micro teachers, RetinaNet R18 student): SFA alone (one stage with the stronger teacher, no ME),
 1500 iterations as the two-stage runs."""
-from ..dfmsd_swin_nano_micro_to_R18_retinanet import stages as _stages
 from ..dfmsd_onestage_swin_micro_to_R18_retinanet import dataloader, lr_multiplier, model, optimizer, train
 
 model.masking_enhancement = False
-dataloader.train.mapper = _stages[0].dataloader.train.mapper
+dataloader.train.mapper.enhance = False
 train.output_dir = "./output/DFMSD/ablations/table10_sfa"

@@ -1,8 +1,7 @@
 """Paper table 11, homogeneous (Faster R-CNN R34 -> R18w64 teachers, Faster R-CNN R18 student): SFA alone (one stage with the stronger teacher, no ME),
 on the two stages' total schedule."""
-from ...common.sal import sal_stages as _stages  # stages[0]: the plain mapper
 from ..dfmsd_onestage_R18w64_to_R18_faster_rcnn import dataloader, lr_multiplier, model, optimizer, train
 
 model.masking_enhancement = False
-dataloader.train.mapper = _stages[0].dataloader.train.mapper
+dataloader.train.mapper.enhance = False
 train.output_dir = "./output/DFMSD/ablations/table11_faster_rcnn_sfa"

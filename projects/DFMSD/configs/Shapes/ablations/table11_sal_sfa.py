@@ -2,5 +2,5 @@
 from ..dfmsd_R34_R50_to_R18_retinanet import dataloader, lr_multiplier, model, optimizer, stages, train
 
 model.masking_enhancement = False
-dataloader.train.mapper = stages[0].dataloader.train.mapper
+dataloader.train.mapper.enhance = False  # no ME in the second stage either
 train.output_dir = "./output/DFMSD/ablations/table11_sal_sfa"

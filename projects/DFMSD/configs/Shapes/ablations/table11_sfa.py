@@ -1,8 +1,7 @@
 """Paper table 11, homogeneous (RetinaNet R34 -> R50 teachers, RetinaNet R18 student): SFA alone (one stage with the stronger teacher, no ME),
 1500 iterations as the two-stage runs."""
-from ...common.sal import sal_stages as _stages  # stages[0]: the plain mapper
 from ..dfmsd_onestage_R50_to_R18_retinanet import dataloader, lr_multiplier, model, optimizer, train
 
 model.masking_enhancement = False
-dataloader.train.mapper = _stages[0].dataloader.train.mapper
+dataloader.train.mapper.enhance = False
 train.output_dir = "./output/DFMSD/ablations/table11_sfa"

@@ -2,9 +2,8 @@
 the weak teacher's cache, i.e. that stage's own teacher)."""
 from ..dfmsd_R34_R50_to_R18_retinanet import dataloader, lr_multiplier, model, optimizer, stages, train
 
-_plain_mapper = stages[0].dataloader.train.mapper
 stages[0].model.masking_enhancement = True
-stages[0].dataloader.train.mapper = dataloader.train.mapper
+stages[0].dataloader.train.mapper.enhance = True
 model.masking_enhancement = False
-dataloader.train.mapper = _plain_mapper
+dataloader.train.mapper.enhance = False
 train.output_dir = "./output/DFMSD/ablations/table8_me_first_stage"
