@@ -34,14 +34,17 @@ from .plan import FIRST_ROLES, Profile, Row
 from .records import RECORD_VERSION, commit_record, file_digest, weights_digest
 
 __all__ = ["Task", "BenchmarkError", "config_digest", "plan_tasks", "run_tasks", "read_final_metrics",
-           "finished_at", "RESULT_FILE", "LOG_FILE", "RunSummary", "task_states", "estimate_seconds",
-           "make_record", "machine", "folder_result", "gradient_balance", "last_stage_dir"]
+           "finished_at", "RESULT_FILE", "LOG_FILE", "WALL_FILE", "earlier_wall_s", "note_wall_s", "RunSummary",
+           "task_states", "estimate_seconds", "make_record", "machine", "folder_result", "gradient_balance", "last_stage_dir"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_TOOL = os.path.join(ROOT, "tools", "lazyconfig_train_net.py")
 CACHE_TOOL = os.path.join(ROOT, "tools", "cache_teacher_boxes.py")
 RESULT_FILE = "result.json"
 LOG_FILE = "benchmark.log"  # the run's stdout and stderr
+# the wall seconds of a run's invocations so far, kept up to date while it runs: a run resumed
+# over sessions records the sum of its pieces, not its last piece alone
+WALL_FILE = "wall_s.txt"
 FINAL_CHECKPOINT = "model_final.pth"
 BOX_CACHE_FILE = "boxes.json"
 # detectron2's periodic checkpoint of every benchmark run, in iterations: a run stopped
@@ -465,6 +468,20 @@ def gradient_balance(output_dir: str, part: str = "neck") -> Optional[Tuple[floa
     return statistics.median(ratios[term]), (statistics.median(cos) if cos else float("nan"))
 
 
+def earlier_wall_s(task: Task) -> float:
+    """Wall seconds that ``task``'s earlier invocations spent in its folder (0 for a fresh run)."""
+    try:
+        with open(os.path.join(task.output_dir, WALL_FILE)) as f:
+            return float(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0.0
+
+
+def note_wall_s(task: Task, seconds: float) -> None:
+    """Keep ``seconds`` (all invocations so far) in ``task``'s folder."""
+    atomic_write_text(os.path.join(task.output_dir, WALL_FILE), f"{seconds:.1f}\n")
+
+
 def _finish(task: Task, wall_s: float) -> dict:
     """Write ``result.json`` into the run's folder and return it: the run's metrics and costs."""
     result = {"task": task.name, "key": task.key, "seed": task.seed, "wall_s": round(wall_s, 1),
@@ -592,7 +609,7 @@ def estimate_seconds(task: Task, known: Sequence[dict]) -> Tuple[float, str]:
     run (``known``: records or results with ``wall_s``, ``iterations`` and ``s_per_iter``; the
     larger of wall time per iteration and logged time per iteration), else a guess."""
     def per_iteration(matches):
-        # a resumed run's wall time covers its last piece only: its logged time per
+        # the wall time of a run resumed before wall_s.txt covers its last piece only: its logged time per
         # iteration (s_per_iter) is then the larger figure
         rates = [max(r["wall_s"] / r["iterations"], r.get("s_per_iter") or 0.0)
                  for r in matches if r.get("iterations") and r.get("wall_s")]
@@ -704,6 +721,7 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
         f"{jobs} at a time, {threads} thread(s) each"
         + (f" ({len(retrain)} of them again for their checkpoints: {', '.join(retrain)})" if retrain else ""))
     chain = _chain_after(tasks)
+    earlier: Dict[str, float] = {}  # per running task: its earlier invocations' wall seconds
     last_progress = time.time()
     while pending or running:
         # the run with the longest chain of runs waiting on it first, then the one with more
@@ -728,6 +746,7 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
             again = " (again, for its checkpoint)" if states[task.name] == "retrain" else ""
             log(f"[benchmark] ({started}/{total}) {task.name}: started{again}, log {os.path.relpath(log_path)}")
             steps[task.name] = 0
+            earlier[task.name] = earlier_wall_s(task)
             running[task.name] = (task, start(task, task.command), time.time())
         if not running:
             if deadline is not None:
@@ -736,8 +755,9 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
             raise BenchmarkError(f"Runs {names} wait for runs that are not in the benchmark")
         time.sleep(0.5)
         if deadline is not None and time.time() > deadline:
-            for name, (task, proc, _) in list(running.items()):
+            for name, (task, proc, began) in list(running.items()):
                 _stop(proc)
+                note_wall_s(task, earlier[name] + time.time() - began)
                 summary.stopped.append(name)
                 log(f"[benchmark] {name}: stopped at the budget after {_progress(task)} of {task.iterations} "
                     "iterations; the next invocation resumes it from its last checkpoint")
@@ -747,6 +767,7 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
             last_progress = time.time()
             for name, (task, _, began) in running.items():
                 log(_progress_line(task, time.time() - began))
+                note_wall_s(task, earlier[name] + time.time() - began)
         for name, (task, proc, start_time) in list(running.items()):
             if proc.poll() is None:
                 continue
@@ -770,7 +791,9 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
                     f"{task.name} failed in {step} (exit {proc.returncode}); log {log_path}:\n{tail}\n"
                     "Fix the cause and run the same command again: finished runs are kept."
                 )
-            result = _finish(task, time.time() - start_time)
+            wall_s = earlier[name] + time.time() - start_time
+            note_wall_s(task, wall_s)
+            result = _finish(task, wall_s)
             done.add(name)
             if states[name] == "retrain":
                 summary.retrained.append(name)

@@ -16,7 +16,8 @@ from tool_runs import TINY_DATA, load_tool
 
 from benchmarks.plan import Profile, row_by_name, with_overrides
 from benchmarks.records import RecordStore, commit_record, inconsistent_inputs, weights_digest
-from benchmarks.runner import Task, _progress, estimate_seconds, resumed_at, run_tasks, task_states
+from benchmarks.runner import (WALL_FILE, Task, _progress, earlier_wall_s, estimate_seconds, note_wall_s, resumed_at,
+                               run_tasks, task_states)
 from benchmarks.session import plan_lines, run_benchmark, status_lines
 
 
@@ -104,6 +105,28 @@ def test_a_budget_starts_what_fits_and_stops_what_overruns_it(tmp_path):
     assert not any("too_long: started" in line for line in lines)
     assert any("overruns: stopped at the budget" in line for line in lines)
     assert any(re.search(r"budget reached: 0 run\(s\) finished now, 2 left", line) for line in lines)
+
+
+def test_a_run_in_pieces_records_the_wall_time_of_all_of_them(tmp_path):
+    """A run stopped by the budget (or a session's end) keeps its wall seconds in its folder; the
+    invocation that finishes it records their sum, not its own piece."""
+    store = RecordStore(str(tmp_path / "records"))
+    store.write({"task": "pieces", "key": "old", "wall_s": 1.0})  # an estimate that fits the budget
+    first = _task(tmp_path, "pieces", seconds=60)
+    start = time.time()
+    assert run_tasks([first], jobs=1, log=lambda line: None, store=store, deadline=start + 2).stopped == ["pieces"]
+    stopped_after = float(open(os.path.join(first.output_dir, WALL_FILE)).read())
+    assert 1.5 <= stopped_after <= time.time() - start
+    # the session ended by a kill: only the last note (every progress line) is left; here 100 s
+    note_wall_s(first, 100.0)
+    assert earlier_wall_s(first) == 100.0
+    last_piece = replace(first, command=[sys.executable, "-c", "import time; time.sleep(1)"])
+    before = time.time()
+    run_tasks([last_piece], jobs=1, log=lambda line: None)
+    result = json.load(open(last_piece.result_path))
+    assert 101.0 <= result["wall_s"] <= 100.0 + (time.time() - before) + 0.1
+    assert float(open(os.path.join(first.output_dir, WALL_FILE)).read()) == result["wall_s"]
+    assert earlier_wall_s(_task(tmp_path, "fresh")) == 0.0
 
 
 def test_progress_counts_the_iterations_of_every_sal_stage(tmp_path):
