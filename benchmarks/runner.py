@@ -782,8 +782,10 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
                 continue
             del running[name]
             if proc.returncode != 0:
-                for other, p, _ in running.values():
+                note_wall_s(task, earlier[name] + time.time() - start_time)
+                for other, p, began in running.values():
                     _stop(p)
+                    note_wall_s(other, earlier[other.name] + time.time() - began)
                 tail = open(log_path).read()[-3000:]
                 step = ("its training" if steps[name] == 0
                         else f"its evaluation on {task.evaluations[steps[name] - 1][0]}")

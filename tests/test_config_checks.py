@@ -246,6 +246,8 @@ def test_a_stage_override_of_a_key_the_stage_takes_from_the_top_level_names_the_
             "from the top level, like every stage that does not set its own: write "
             "dataloader.train.mapper.augmentations.0.short_edge_length=[96].")):
         apply_overrides_strictly(cfg, ["stages.0.dataloader.train.mapper.augmentations.0.short_edge_length=[96]"])
+    with pytest.raises(ConfigError, match="the config has no key 'stages.2.dataloader"):  # 2 stages
+        apply_overrides_strictly(cfg, ["stages.2.dataloader.train.mapper.augmentations.0.short_edge_length=[96]"])
     applied = apply_overrides_strictly(cfg, ["dataloader.train.mapper.augmentations.0.short_edge_length=[96]",
                                              "stages.0.dataloader.train.mapper.enhance=True"])
     first = stage_config(applied, 0).dataloader.train.mapper

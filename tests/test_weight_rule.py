@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from d2kd.config import ConfigError
-from d2kd.engine.weight_rule import DistillWeightRule, loss_records, summarize, weight_rule_settings
+from d2kd.engine.weight_rule import (DistillWeightRule, WeightRuleError, loss_records, summarize,
+                                     weight_rule_settings)
 from detectron2.utils.events import EventStorage
 
 
@@ -38,8 +39,8 @@ class ToyDistiller(nn.Module):
                 "loss_b": as_tensor(2.0 * self.distill_losses[1].weight)}
 
 
-def _run_before_train(hook, model):
-    hook.trainer = SimpleNamespace(model=model)
+def _run_before_train(hook, model, start_iter=0):
+    hook.trainer = SimpleNamespace(model=model, start_iter=start_iter)
     with EventStorage() as storage:
         hook.trainer.storage = storage
         hook.before_train()
@@ -79,14 +80,21 @@ def test_a_resumed_run_applies_the_checkpointed_factor_without_measuring():
     resumed = DistillWeightRule(0.1, 2, make_loader=no_loader)
     resumed.load_state_dict(first.state_dict())
     model = ToyDistiller()
-    assert _run_before_train(resumed, model) == first.factor
+    assert _run_before_train(resumed, model, start_iter=100) == first.factor
     assert [m.weight for m in model.distill_losses] == pytest.approx([first.factor, 3 * first.factor], rel=1e-12)
+    # a checkpoint of a run that started without the rule has no factor: no measuring part-way
+    with pytest.raises(WeightRuleError, match="resumes at iteration 100 from a checkpoint without a measured"):
+        _run_before_train(DistillWeightRule(0.1, 2, make_loader=no_loader), ToyDistiller(), start_iter=100)
 
 
-def test_zero_distillation_cannot_be_scaled():
+def test_zero_distillation_or_a_non_finite_factor_cannot_be_applied():
     hook = DistillWeightRule(0.1, 1, make_loader=lambda: iter([4]))
-    with pytest.raises(ValueError, match="the distillation losses are 0"):
+    with pytest.raises(WeightRuleError, match="the distillation losses are 0"):
         _run_before_train(hook, ToyDistiller(weights=(0.0, 0.0)))
+    for batch in (0.0, float("nan")):  # a detection loss of 0 (factor 0), or not finite
+        hook = DistillWeightRule(0.1, 1, make_loader=lambda: iter([batch]))
+        with pytest.raises(WeightRuleError, match="the measured factor is"):
+            _run_before_train(hook, ToyDistiller())
 
 
 def _cfg(**train):
@@ -98,7 +106,7 @@ def test_settings_are_checked():
     assert weight_rule_settings(_cfg(distill_weight_target=None)) is None
     assert weight_rule_settings(_cfg(distill_weight_target=0.1)) == (0.1, 50)
     assert weight_rule_settings(_cfg(distill_weight_target=1, distill_weight_batches=3), ToyDistiller()) == (1.0, 3)
-    for bad in (0, -0.1, True, "0.1"):
+    for bad in (0, -0.1, True, "0.1", float("inf"), float("nan")):
         with pytest.raises(ConfigError, match="give the wanted distillation total"):
             weight_rule_settings(_cfg(distill_weight_target=bad))
     for bad in (0, 2.5, True):

@@ -56,7 +56,8 @@ from d2kd.engine.launch import launch
 from d2kd.engine.resume import (LOSS_NORMALIZERS_CHECKPOINTABLE, RNG_CHECKPOINTABLE, LossNormalizers, RNGStates,
                                rng_states_kept, skip_batches, start_data_stream)
 from d2kd.engine.stages import FINAL_CHECKPOINT, stages_of, write_summary
-from d2kd.engine.weight_rule import WEIGHT_RULE_CHECKPOINTABLE, DistillWeightRule, weight_rule_settings
+from d2kd.engine.weight_rule import (WEIGHT_RULE_CHECKPOINTABLE, DistillWeightRule, WeightRuleError,
+                                     weight_rule_settings)
 from d2kd.modeling import PairingError, WeightsError
 from d2kd.utils.io import atomic_write_text, removing_new_empty_folders
 from d2kd.utils.logger import buffered_warnings, setup_project_loggers, write_to_log_file
@@ -119,7 +120,8 @@ def do_train(args, cfg, extra_hooks=()):
     explosion_factor = float(cfg.train.get("loss_explosion_factor", DEFAULT_EXPLOSION_FACTOR) or 0)
     rng_states = RNGStates()  # saved in every checkpoint; restored by an exact resume
     rule = weight_rule_settings(cfg)  # train.distill_weight_target (checked before training)
-    weight_rule = DistillWeightRule(*rule, lambda: instantiate(cfg.dataloader.train)) if rule else None
+    weight_rule = (DistillWeightRule(*rule, lambda: instantiate(cfg.dataloader.train), amp=cfg.train.amp.enabled)
+                   if rule else None)
     checkpointer = DetectionCheckpointer(
         model,
         cfg.train.output_dir,
@@ -291,6 +293,8 @@ def cli(argv=None):
             args=(args,),
         )
     except ConfigError as e:
+        sys.exit(f"Config error: {e}")
+    except WeightRuleError as e:  # train.distill_weight_target, before the first iteration
         sys.exit(f"Config error: {e}")
     except LossExplosionError as e:  # the last checkpoint is the last good one
         sys.exit(f"Training stopped: {e}")

@@ -120,7 +120,8 @@ def _stage_inherits(cfg, key: str):
     (a SAL stage merges its own keys into the top-level config; DFMSD's first stage, for
     one, takes the run's train mapper and sets only ``enhance``). Else None."""
     parts = key.split(".")
-    if len(parts) < 3 or parts[0] != "stages" or not parts[1].isdigit() or "stages" not in cfg:
+    if (len(parts) < 3 or parts[0] != "stages" or not parts[1].isdigit() or "stages" not in cfg
+            or int(parts[1]) >= len(cfg.stages)):
         return None
     rest = ".".join(parts[2:])
     node = OmegaConf.select(cfg, ".".join(parts[:2]), default=None, throw_on_resolution_failure=False)

@@ -10,6 +10,7 @@ that factor, so the run is the run one would get with the factor written into th
 """
 import contextlib
 import logging
+import math
 from collections import defaultdict
 from typing import Callable, Dict, Iterable, Iterator, List, Tuple
 
@@ -27,6 +28,7 @@ from .resume import rng_states_kept
 __all__ = [
     "DEFAULT_RULE_BATCHES",
     "WEIGHT_RULE_CHECKPOINTABLE",
+    "WeightRuleError",
     "DistillWeightRule",
     "loss_records",
     "summarize",
@@ -43,14 +45,20 @@ LOSS_NORMALIZER = "loss_normalizer"  # RetinaNet's running foreground count (an 
 _ABSENT = object()
 
 
-def loss_records(model, batches: Iterable[list]) -> Tuple[List[Dict[str, float]], set]:
+class WeightRuleError(ValueError):
+    """The rule cannot be applied to this run (raised before its first iteration)."""
+
+
+def loss_records(model, batches: Iterable[list], amp: bool = False) -> Tuple[List[Dict[str, float]], set]:
     """The training forward of the distillation ``model`` on each batch, without a gradient
     and without touching the caller's event storage: ``(records, distillation keys)``, one
     record ``{loss name: value}`` per batch; the rest of a record's keys are the student's
-    detection losses (:attr:`DistillationDetector.student_loss_keys`)."""
+    detection losses (:attr:`DistillationDetector.student_loss_keys`). ``amp``: under CUDA
+    autocast, as detectron2's AMPTrainer runs the training forward."""
     records, distill_keys = [], set()
     model.train()
-    with EventStorage(), torch.no_grad():
+    autocast = torch.autocast("cuda", enabled=True) if amp else contextlib.nullcontext()
+    with EventStorage(), torch.no_grad(), autocast:
         for batch in batches:
             losses = model(batch)
             records.append({k: float(v) for k, v in losses.items()})
@@ -106,7 +114,7 @@ def weight_rule_settings(cfg, model=None):
     target = train.get("distill_weight_target", None)
     if target is None:
         return None
-    if isinstance(target, bool) or not isinstance(target, (int, float)) or not target > 0:
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target < math.inf:
         raise ConfigError(
             f"train.distill_weight_target={target!r}: give the wanted distillation total as a "
             "multiple of the detection total at the run's start (> 0; the project's configs use 0.1), "
@@ -172,24 +180,39 @@ class DistillWeightRule(HookBase):
         make_loader: builds a training data loader (an iterable of batches).
     """
 
-    def __init__(self, target: float, batches: int, make_loader: Callable[[], Iterable[list]]):
+    def __init__(self, target: float, batches: int, make_loader: Callable[[], Iterable[list]], amp: bool = False):
         self.target = target
         self.batches = batches
+        self.amp = amp
         self._make_loader = make_loader
         self.factor = None  # set by before_train, or by a resumed checkpoint
+        self._stored = None  # the target and batches the checkpointed factor was measured with
 
     def state_dict(self):
-        return {"factor": self.factor}
+        return {"factor": self.factor, "target": self.target, "batches": self.batches}
 
     def load_state_dict(self, state):
         self.factor = state["factor"]
+        self._stored = (state.get("target"), state.get("batches"))
 
     def before_train(self):
         model = unwrap_model(self.trainer.model)
         if self.factor is None:
+            if self.trainer.start_iter > 0:
+                raise WeightRuleError(
+                    f"train.distill_weight_target is set, but this run resumes at iteration "
+                    f"{self.trainer.start_iter} from a checkpoint without a measured factor (the run "
+                    "started without the key): measuring now would change its weights part-way. Resume "
+                    "without train.distill_weight_target, or start a new run with it."
+                )
             self.factor = self.measure(model)
         else:
             logger.info("train.distill_weight_target: the factor %.4g from the checkpoint", self.factor)
+            if self._stored not in (None, (self.target, self.batches)):
+                logger.warning(
+                    "train.distill_weight_target=%g, distill_weight_batches=%d now, but the checkpoint's "
+                    "factor was measured with %s, %s: the run goes on with the checkpoint's factor",
+                    self.target, self.batches, *self._stored)
         for loss in model.distill_losses:
             loss.weight = loss.weight * self.factor
         self.trainer.storage.put_scalar("distill_weight_rule_factor", self.factor, smoothing_hint=False)
@@ -197,14 +220,20 @@ class DistillWeightRule(HookBase):
     def measure(self, model) -> float:
         """The factor that brings ``model``'s distillation total to ``target`` x its detection total."""
         with rng_states_kept(), training_state_kept(model):
-            records, distill_keys = loss_records(model, take(iter(self._make_loader()), self.batches))
+            records, distill_keys = loss_records(model, take(iter(self._make_loader()), self.batches), self.amp)
         records = [r for rank in comm.all_gather(records) for r in rank]
         distill_keys = set().union(*comm.all_gather(distill_keys))
         summary = summarize(records, distill_keys, self.target)
         if summary["scale"] is None:
-            raise ValueError(
+            raise WeightRuleError(
                 "train.distill_weight_target: the distillation losses are 0 at the start of training "
                 "(every weight 0?); no factor can scale them to the target"
+            )
+        if not (math.isfinite(summary["scale"]) and summary["scale"] > 0):
+            raise WeightRuleError(
+                f"train.distill_weight_target: the measured factor is {summary['scale']} (detection total "
+                f"{summary['detection']:.4g}, distillation total {summary['distillation']:.4g} over "
+                f"{len(records)} batches); a loss is not finite or the detection loss is 0 at the start"
             )
         logger.info(
             "train.distill_weight_target=%g: over %d training batches the distillation total is %.4g x the "
