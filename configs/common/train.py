@@ -20,3 +20,9 @@ train.update(
     # backbone, neck and heads (d2kd.engine.diagnostics); 0: off, costs nothing
     distill_diagnostics_period=0,
 )
+# Optional keys, absent here (add them in a config, or as +train.<key>=<value> on the command line):
+#   distill_weight_target: the distillation losses' total as a multiple of the detection loss's
+#       where the run starts (the project's rule is 0.1); the tool measures it before the first
+#       iteration and multiplies every distillation weight accordingly (d2kd.engine.weight_rule)
+#   distill_weight_batches: the training batches it averages over per process (default 50)
+#   loss_explosion_factor: a total loss this many times the first stops the run (default 1e6; 0: off)
