@@ -13,7 +13,7 @@ from tool_runs import ROOT
 from d2kd.engine.stages import check_stages, describe_teachers
 from d2kd.modeling.backbone import make_resnet_stages
 from detectron2.config import LazyConfig, instantiate
-from dfmsd import DFMSDDetector, DFMSDLoss
+from dfmsd import DFMSDDetector, DFMSDLoss, MaskingEnhancementMapper
 
 CONFIG_DIR = os.path.join(ROOT, "projects", "DFMSD", "configs")
 ALL = sorted(os.path.relpath(p, CONFIG_DIR) for p in glob.glob(os.path.join(CONFIG_DIR, "**", "*.py"), recursive=True))
@@ -82,3 +82,19 @@ def test_every_stage_model_builds(config, tmp_path):
         assert isinstance(model, DFMSDDetector)
         assert isinstance(model.distill_losses[0], DFMSDLoss)
         assert model.masking_enhancement == (i == len(cfg.stages) - 1)
+
+
+@pytest.mark.parametrize("config", [c for c in ALL if not c.startswith("common/")])
+def test_the_mapper_makes_the_enhanced_view_exactly_where_the_model_uses_it(config):
+    """Each stage (or a config without stages) enhances its training images iff its model
+    distils on the enhanced view: no view computed for nothing, none missing."""
+    from d2kd.config.stages import stage_config
+
+    cfg = LazyConfig.load(os.path.join(CONFIG_DIR, config))
+    runs = [stage_config(cfg, i) for i in range(len(cfg.stages))] if "stages" in cfg else [cfg]
+    for i, run in enumerate(runs):
+        mapper = run.dataloader.train.mapper
+        if mapper.get("_target_", None) not in (MaskingEnhancementMapper, "dfmsd.MaskingEnhancementMapper"):
+            assert not run.model.get("masking_enhancement", False), (config, i)
+            continue
+        assert bool(mapper.get("enhance", True)) == bool(run.model.get("masking_enhancement", False)), (config, i)
