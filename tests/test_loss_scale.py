@@ -121,3 +121,13 @@ def test_the_weight_keys_of_real_configs_are_named_with_their_values():
         "  model.distill_losses.1.weight: 2 -> 4.36",
         "As overrides: model.distill_losses.0.weight=0.00024 model.distill_losses.1.weight=4.36",
     ]
+
+
+def test_a_missing_teacher_file_names_its_key_before_anything_is_built(tmp_path):
+    """A SAL config's first stage: the weak teacher's key is the stage's own (stages.0.…)."""
+    config = "projects/DFMSD/configs/Shapes/dfmsd_R34_R18w64_to_R18_faster_rcnn.py"
+    proc = run_tool("loss_scale.py", "--config-file", config,
+                    f"stages.0.model.teachers.weights={tmp_path / 'no_weak.pth'}", check=False)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("Config error: Teacher weights stages.0.model.teachers.weights=") and "do not exist" in last

@@ -178,10 +178,17 @@ def main(argv=None):
 
     from d2kd.config import ConfigError, load_tool_config
 
+    from d2kd.config.stages import stage_key
+    from d2kd.engine.checks import check_teacher_weights
+
     try:
         full = load_tool_config(args.config_file, args.opts)
         cfg, where = measured_config(full, args.stage)
         weights = weight_keys(full, args.stage)
+        # every teacher's weights file, named by its key as the user sets it (stages.0.… for a
+        # SAL config's first stage)
+        check_teacher_weights(cfg.model, name_key=(lambda key: stage_key(full, args.stage - 1, key))
+                              if "stages" in full else (lambda key: key))
     except ConfigError as e:
         sys.exit(f"Config error: {e}")
     torch.manual_seed(cfg.train.get("seed", 0))

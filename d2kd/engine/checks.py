@@ -41,7 +41,7 @@ from ..modeling.checkpoint import WeightsError
 from ..utils.env import resolve_device
 from .build import build_model
 from .hooks import unwrap_model
-from .weight_rule import weight_rule_settings
+from .weight_rule import check_rule_resume, weight_rule_settings
 from .stages import Stage, is_finished, teacher_weights
 
 __all__ = [
@@ -141,6 +141,7 @@ def check_config(args, cfg, name_key: Callable[[str], str] = lambda key: key) ->
     check_min_input_size(cfg)
     if not args.eval_only:  # a plain run, or one stage of a staged run (its folder is a plain run's)
         check_run_folder(cfg.train.output_dir, "plain", resume=args.resume)
+        check_rule_resume(cfg, args.resume)  # train.distill_weight_target as the run started
     split_names = [(split, name) for split in (("test",) if args.eval_only else ("train", "test"))
                    for name in dataset_names_in(cfg, splits=(split,))]
     names = list(dict.fromkeys(name for _, name in split_names))

@@ -11,6 +11,7 @@ that factor, so the run is the run one would get with the factor written into th
 import contextlib
 import logging
 import math
+import os
 from collections import defaultdict
 from typing import Callable, Dict, Iterable, Iterator, List, Tuple
 
@@ -29,6 +30,8 @@ __all__ = [
     "DEFAULT_RULE_BATCHES",
     "WEIGHT_RULE_CHECKPOINTABLE",
     "WeightRuleError",
+    "check_rule_resume",
+    "checkpointed_rule",
     "DistillWeightRule",
     "loss_records",
     "summarize",
@@ -152,6 +155,46 @@ def training_state_kept(model):
                 module.__dict__.pop(LOSS_NORMALIZER, None)
             else:
                 setattr(module, LOSS_NORMALIZER, value)
+
+
+def checkpointed_rule(output_dir: str):
+    """The weight rule's state in the checkpoint ``--resume`` would load from ``output_dir``
+    (detectron2's ``last_checkpoint``): ``None`` when there is no checkpoint, ``{}`` when it
+    holds no factor, else ``{"factor", "target", "batches"}``."""
+    pointer = os.path.join(output_dir, "last_checkpoint")
+    if not os.path.isfile(pointer):
+        return None
+    with open(pointer) as f:
+        path = os.path.join(output_dir, f.read().strip())
+    if not os.path.isfile(path):
+        return None
+    return torch.load(path, map_location="cpu", weights_only=False).get(WEIGHT_RULE_CHECKPOINTABLE, {})
+
+
+def check_rule_resume(cfg, resume: bool) -> None:
+    """With ``--resume``, the rule's settings must be those the checkpoint's factor was measured
+    with (and the checkpoint must hold one when the rule is set, or none when it is not): a
+    ConfigError naming the settings to resume with, before anything is written."""
+    if not resume:
+        return
+    stored = checkpointed_rule(cfg.train.output_dir)
+    if stored is None:
+        return
+    rule = weight_rule_settings(cfg)
+    if rule is not None and not stored:
+        raise ConfigError(
+            f"train.distill_weight_target={rule[0]:g} is set, but {cfg.train.output_dir} is a run that started "
+            "without it (its checkpoint has no measured factor): measuring now would change its weights "
+            "part-way. Resume without train.distill_weight_target, or start a new run with it."
+        )
+    if stored and (rule is None or rule != (stored.get("target"), stored.get("batches"))):
+        raise ConfigError(
+            f"{cfg.train.output_dir} started with train.distill_weight_target={stored.get('target'):g} and "
+            f"distill_weight_batches={stored.get('batches')} (factor {stored['factor']:.4g}); resume with those "
+            f"(+train.distill_weight_target={stored.get('target'):g} "
+            f"+train.distill_weight_batches={stored.get('batches')}), not "
+            + ("without them" if rule is None else f"with {rule[0]:g} and {rule[1]}")
+        )
 
 
 def take(loader: Iterator, count: int) -> Iterator[list]:
