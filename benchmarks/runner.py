@@ -35,7 +35,8 @@ from .records import RECORD_VERSION, commit_record, file_digest, weights_digest
 
 __all__ = ["Task", "BenchmarkError", "config_digest", "plan_tasks", "run_tasks", "read_final_metrics",
            "finished_at", "RESULT_FILE", "LOG_FILE", "WALL_FILE", "earlier_wall_s", "note_wall_s", "RunSummary",
-           "task_states", "estimate_seconds", "make_record", "machine", "folder_result", "gradient_balance", "last_stage_dir"]
+           "task_states", "estimate_seconds", "make_record", "machine", "folder_result", "gradient_balance",
+           "last_stage_dir"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_TOOL = os.path.join(ROOT, "tools", "lazyconfig_train_net.py")
