@@ -17,7 +17,8 @@ from dfmsd import DFMSDDetector, DFMSDLoss, MaskingEnhancementMapper
 
 CONFIG_DIR = os.path.join(ROOT, "projects", "DFMSD", "configs")
 ALL = sorted(os.path.relpath(p, CONFIG_DIR) for p in glob.glob(os.path.join(CONFIG_DIR, "**", "*.py"), recursive=True))
-STAGED = [c for c in ALL if "stages" in LazyConfig.load(os.path.join(CONFIG_DIR, c))]
+LOADED = {c: LazyConfig.load(os.path.join(CONFIG_DIR, c)) for c in ALL}  # read-only: tests copy what they change
+STAGED = [c for c in ALL if "stages" in LOADED[c]]
 MAIN = [c for c in STAGED if c.startswith("Shapes/dfmsd_")]
 
 
@@ -90,7 +91,7 @@ def test_the_mapper_makes_the_enhanced_view_exactly_where_the_model_uses_it(conf
     distils on the enhanced view: no view computed for nothing, none missing."""
     from d2kd.config.stages import stage_config
 
-    cfg = LazyConfig.load(os.path.join(CONFIG_DIR, config))
+    cfg = LOADED[config]  # stage_config copies; nothing here writes to cfg
     runs = [stage_config(cfg, i) for i in range(len(cfg.stages))] if "stages" in cfg else [cfg]
     for i, run in enumerate(runs):
         mapper = run.dataloader.train.mapper
