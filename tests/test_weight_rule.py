@@ -1,6 +1,7 @@
 """train.distill_weight_target: the one weight rule measured where a run starts and applied by
 the tool (d2kd.engine.weight_rule). Hand-computed factors on a toy model; the checkpointed
 factor; the checks; the tool's run equals the run with the factor written into the config."""
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -121,3 +122,30 @@ def test_settings_are_checked():
             weight_rule_settings(_cfg(distill_weight_target=0.1, distill_weight_batches=bad))
     with pytest.raises(ConfigError, match="the model is a plain Linear; remove the key"):
         weight_rule_settings(_cfg(distill_weight_target=0.1), nn.Linear(1, 1))
+
+
+def test_a_resume_must_keep_the_rule_settings_the_run_started_with(tmp_path):
+    """check_rule_resume reads the checkpoint --resume would load (last_checkpoint)."""
+    from omegaconf import OmegaConf
+
+    from d2kd.engine.weight_rule import WEIGHT_RULE_CHECKPOINTABLE, check_rule_resume
+
+    def cfg(**rule):
+        return OmegaConf.create({"train": {"output_dir": str(tmp_path), **rule}})
+
+    ruled = cfg(distill_weight_target=0.5, distill_weight_batches=2)
+    check_rule_resume(ruled, resume=True)  # no checkpoint yet: a fresh start
+    torch.save({"model": {}, WEIGHT_RULE_CHECKPOINTABLE: {"factor": 3.0, "target": 0.5, "batches": 2}},
+               tmp_path / "model_0000001.pth")
+    (tmp_path / "last_checkpoint").write_text("model_0000001.pth")
+    check_rule_resume(ruled, resume=True)  # the same settings
+    check_rule_resume(cfg(), resume=False)  # not a resume: the checks of a fresh run apply
+    for other, expected in [(cfg(), "resume with those (+train.distill_weight_target=0.5 "
+                                    "+train.distill_weight_batches=2), not without them"),
+                            (cfg(distill_weight_target=0.4, distill_weight_batches=2), "not with 0.4 and 2")]:
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            check_rule_resume(other, resume=True)
+    torch.save({"model": {}}, tmp_path / "model_0000001.pth")  # a run started without the rule
+    check_rule_resume(cfg(), resume=True)
+    with pytest.raises(ConfigError, match="is a run that started without it"):
+        check_rule_resume(ruled, resume=True)
