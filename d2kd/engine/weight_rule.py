@@ -168,7 +168,8 @@ def checkpointed_rule(output_dir: str):
         path = os.path.join(output_dir, f.read().strip())
     if not os.path.isfile(path):
         return None
-    return torch.load(path, map_location="cpu", weights_only=False).get(WEIGHT_RULE_CHECKPOINTABLE, {})
+    # memory-mapped: only the small entry is read, not the weights the checkpointer loads later
+    return torch.load(path, map_location="cpu", weights_only=False, mmap=True).get(WEIGHT_RULE_CHECKPOINTABLE, {})
 
 
 def check_rule_resume(cfg, resume: bool) -> None:
