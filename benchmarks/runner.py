@@ -723,6 +723,7 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
         + (f" ({len(retrain)} of them again for their checkpoints: {', '.join(retrain)})" if retrain else ""))
     chain = _chain_after(tasks)
     earlier: Dict[str, float] = {}  # per running task: its earlier invocations' wall seconds
+    progress_at_start: Dict[str, int] = {}  # per running task: iterations its folder held when started here
     last_progress = time.time()
     while pending or running:
         # the run with the longest chain of runs waiting on it first, then the one with more
@@ -748,6 +749,7 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
             log(f"[benchmark] ({started}/{total}) {task.name}: started{again}, log {os.path.relpath(log_path)}")
             steps[task.name] = 0
             earlier[task.name] = earlier_wall_s(task)
+            progress_at_start[task.name] = _progress(task)
             running[task.name] = (task, start(task, task.command), time.time())
         if not running:
             if deadline is not None:
@@ -767,7 +769,7 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
         if time.time() - last_progress >= progress_every:
             last_progress = time.time()
             for name, (task, _, began) in running.items():
-                log(_progress_line(task, time.time() - began))
+                log(_progress_line(task, time.time() - began, progress_at_start[name]))
                 note_wall_s(task, earlier[name] + time.time() - began)
         for name, (task, proc, start_time) in list(running.items()):
             if proc.poll() is None:
@@ -845,11 +847,14 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def _progress_line(task: Task, elapsed: float) -> str:
+def _progress_line(task: Task, elapsed: float, done_at_start: int = 0) -> str:
+    """The progress of a running task; ``elapsed``: seconds since this invocation started it,
+    ``done_at_start``: iterations its folder held then (the ETA counts only this piece's pace)."""
     if not task.iterations:  # the box cache: no iterations to count
         return f"[benchmark] {task.name}: running for {elapsed / 60:.1f} min"
     done = _progress(task)
-    eta = f", ETA {elapsed / done * (task.iterations - done) / 60:.1f} min" if done and task.iterations else ""
+    pace = (done - done_at_start) / elapsed if elapsed > 0 else 0.0
+    eta = f", ETA {(task.iterations - done) / pace / 60:.1f} min" if pace > 0 else ""
     return f"[benchmark] {task.name}: iteration {done}/{task.iterations or '?'} after {elapsed / 60:.1f} min{eta}"
 
 

@@ -16,8 +16,8 @@ from tool_runs import TINY_DATA, load_tool
 
 from benchmarks.plan import Profile, row_by_name, with_overrides
 from benchmarks.records import RecordStore, commit_record, inconsistent_inputs, weights_digest
-from benchmarks.runner import (WALL_FILE, Task, _progress, earlier_wall_s, estimate_seconds, note_wall_s, resumed_at,
-                               run_tasks, task_states)
+from benchmarks.runner import (WALL_FILE, Task, _progress, _progress_line, earlier_wall_s, estimate_seconds,
+                               note_wall_s, resumed_at, run_tasks, task_states)
 from benchmarks.session import plan_lines, run_benchmark, status_lines
 
 
@@ -137,6 +137,18 @@ def test_progress_counts_the_iterations_of_every_sal_stage(tmp_path):
             f.write("".join(json.dumps({"iteration": i}) + "\n" for i in range(0, last + 1, 10) if i) +
                     json.dumps({"iteration": last, "bbox/AP": 1.0}) + "\n")
     assert _progress(task) == 200
+
+
+def test_progress_line_eta_counts_only_this_pieces_pace(tmp_path):
+    task = _task(tmp_path, "fitnet/seed0", iterations=3000)
+    os.makedirs(task.output_dir)
+    with open(os.path.join(task.output_dir, "metrics.json"), "w") as f:
+        f.write(json.dumps({"iteration": 2399}) + "\n")
+    # resumed at 2200, 200 iterations in 60 s here: 600 left at that pace is 3.0 min
+    # (counting the folder's 2400 in 60 s would say 0.2)
+    assert _progress_line(task, 60.0, done_at_start=2200).endswith("iteration 2400/3000 after 1.0 min, ETA 3.0 min")
+    assert _progress_line(task, 60.0).endswith("ETA 0.2 min")  # a fresh start: all 2400 in this piece
+    assert "ETA" not in _progress_line(task, 60.0, done_at_start=2400)  # no iteration yet in this piece
 
 
 def test_commit_record_commits_that_file_only(tmp_path):
