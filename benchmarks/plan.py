@@ -505,17 +505,18 @@ STUDENT_ITERS = 600
 TEACHER_ITERS = 1500
 INIT_ITERS = 600
 
-# The demo (``--quick``) must finish in under 15 minutes on 2 cores from nothing, so it
-# trains at a smaller scale than the full profile: images at a short edge of 100 or 112
-# px (test 112; not under 97: MKD's pooling kernel 4 needs p5, stride 32, to be 4 cells
-# wide, which the distillers check against QUICK_DISTILL's min_input_size), teachers for
-# QUICK_TEACHER_ITERS iterations, the warm-up for QUICK_INIT_ITERS and the students for
-# QUICK_STUDENT_ITERS more. It shows the whole pipeline at work; its teachers end too
-# close to the student for its table to measure distillation, which the full profile does
-# (docs/RESULTS.md).
+# The demo (``--quick``, ``make demo``): the converged benchmark's protocol at a scale that
+# finishes in under 15 minutes on 2 cores from nothing: its teachers (R34w32 and R18w64 from
+# scratch, QUICK_TEACHER_ITERS iterations), its edge-sized student from scratch (R18w16-FPN32)
+# for N = QUICK_STUDENT_ITERS iterations and for 2N (a distilled row's compute), MKD and
+# two-stage DFMSD at the converged rows' weights, one seed, val chooses and the held-out test
+# split reports. Images at a short edge of 100 or 112 px (test 112; not under 97: MKD's
+# pooling kernel 4 needs p5, stride 32, to be 4 cells wide, which the distillers check
+# against QUICK_DISTILL's min_input_size). At this scale every student ends a few AP from 0
+# and the teachers only a few AP above it, so its table shows the protocol at work, not
+# whether distillation pays off: the converged profile measures that (docs/RESULTS.md).
 QUICK_STUDENT_ITERS = 300
 QUICK_TEACHER_ITERS = 600
-QUICK_INIT_ITERS = 200
 QUICK_IMAGE_SIZE = (
     "dataloader.train.mapper.augmentations.0.short_edge_length=[100,112]",
     "dataloader.train.mapper.augmentations.0.max_size=192",
@@ -523,6 +524,19 @@ QUICK_IMAGE_SIZE = (
     "dataloader.test.mapper.augmentations.0.max_size=192",
 )
 QUICK_DISTILL = ("model.min_input_size=100",)
+# the demo's own rows: the converged teachers and plain students on the profile's schedule (the
+# converged ones fix theirs); its MKD and DFMSD rows are the converged rows themselves, so
+# ``--extra-rows`` names any converged method row (conv_mgd, conv_dfmsd_onestage, ...)
+DEMO_ROWS: List[Row] = [
+    Row("demo_teacher_weak", "Weaker teacher R34w32 from scratch (SAL stage 1, DFMSD's box cache)", "quick",
+        CONVERGED_WEAK_TEACHER, role="teacher"),
+    Row("demo_teacher", "Teacher R18w64-FPN64 from scratch", "quick", CONVERGED_TEACHER, role="teacher"),
+    Row("demo_student", "Student R18w16-FPN32 from scratch, N iterations", "quick", CONVERGED_STUDENT,
+        role="student", headline=True),
+    Row("demo_student_2n", "Student R18w16-FPN32 from scratch, 2N iterations (a distilled row's compute)",
+        "quick", CONVERGED_STUDENT, role="student", iterations=2 * QUICK_STUDENT_ITERS, versus="demo_student"),
+]
+ROWS += DEMO_ROWS
 
 # The sanity profile: the demo's image size (QUICK_IMAGE_SIZE), a short warm-up, teachers
 # several times the students' schedule
@@ -548,24 +562,6 @@ PROFILES: Dict[str, Profile] = {
         init_iters=INIT_ITERS,
         headline_seeds=(0, 1, 2),
         description="every row of the papers' tables, headline rows with 3 seeds",
-    ),
-    # the README demo: the headline rows, one seed, at a smaller scale (QUICK_*)
-    "quick": Profile(
-        name="quick",
-        rows=("teacher_weak", "teacher_strong", "student_init", "student", "mkd", "dfmsd"),
-        student_iters=QUICK_STUDENT_ITERS,
-        teacher_iters=QUICK_TEACHER_ITERS,
-        student_init="student_init",
-        init_iters=QUICK_INIT_ITERS,
-        overrides=QUICK_IMAGE_SIZE,
-        distill_overrides=QUICK_DISTILL,
-        description="the README demo: two teachers, the plain student, MKD and DFMSD, one seed, "
-                    "at the demo scale",
-        note="Demo scale (benchmarks/plan.py, QUICK_*): the teachers end only a few AP above the "
-             "plain student and every row has one seed, so this table shows the pipeline at work, not "
-             "whether distillation pays off, and its targets' verdicts hold for this run only. The "
-             "full benchmark answers that: `python tools/benchmark.py --jobs 2` (docs/RESULTS.md, "
-             "section \"Benchmark 'full'\").",
     ),
     # issue 15's sanity check, at the demo's image size (about 45 minutes on 2 cores)
     "sanity": Profile(
@@ -651,6 +647,28 @@ PROFILES: Dict[str, Profile] = {
         report_splits=CONVERGED_TEST,
     ),
 }
+# the README demo (``make demo``): the converged protocol at the demo's schedule (QUICK_*)
+PROFILES["quick"] = replace(
+    PROFILES["converged"],
+    name="quick",
+    rows=(*(r.name for r in DEMO_ROWS), "conv_mkd", "conv_dfmsd"),
+    student_iters=QUICK_STUDENT_ITERS,
+    teacher_iters=QUICK_TEACHER_ITERS,
+    headline_seeds=(0,),
+    distill_overrides=QUICK_DISTILL + CONVERGED_DISTILLED_STUDENT,
+    table="quick",
+    strongest_baselines=0,
+    description="the README demo: the converged protocol in small (two teachers, the plain student at N "
+                "and 2N, MKD and DFMSD), one seed, val chooses, test reports",
+    note=f"Demo scale (benchmarks/plan.py, QUICK_*): the converged profile's protocol (its teachers, its "
+         f"R18w16-FPN32 student from scratch, its rows' weights, val and the held-out test split) with N = "
+         f"{QUICK_STUDENT_ITERS} student iterations (the plain student also at 2N, a distilled row's compute) "
+         f"and teachers of {QUICK_TEACHER_ITERS}, one seed. What it can show: the whole protocol running, "
+         "every row on both splits, the costs. What it cannot: whether distillation pays off. Every student "
+         "ends a few AP from 0 and the teachers only a few AP above it, and one seed is under the seed "
+         "noise, so its targets' verdicts hold for this run only. The converged profile measures that "
+         "(`python tools/benchmark.py --profile converged --jobs 2`; docs/RESULTS.md, \"Converged\").",
+)
 # the converged benchmark's ablations and Mask R-CNN rows: its scale, splits and teachers; the
 # headline rows they are read against (cached from the converged profile) in its table
 PROFILES["converged_ablations"] = replace(

@@ -22,6 +22,7 @@ TABLE_TITLES = {
     "sanity": "Sanity: does knowledge reach the student? (a) a same-lineage and (b) an independent teacher",
     "sanity_methods": "Sanity: the methods (MKD, DFMSD and the classic baselines from teacher (b), 0.1x at the start)",
     "sanity_ablations": "Sanity: which part of MKD and DFMSD costs (drop-one ablations, teacher (b), 0.1x at the start)",
+    "quick": "The demo: the converged protocol in small (R18w16 student from scratch, N and 2N; one seed)",
     "converged": "Converged profile: MKD, DFMSD and the baselines against an edge-sized student (R18w16, from scratch) at a fixed budget of N iterations",
     "converged_mkd_ablation": "Converged: MKD with one term dropped (MKD table 4 analogue, seed 0; full MKD in the table above)",
     "converged_dfmsd_ablation": "Converged: DFMSD's SAL, ME and SFA alone and in pairs (DFMSD table 11 analogue, seed 0; both full DFMSD rows in the table above)",

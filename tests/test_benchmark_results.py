@@ -179,10 +179,13 @@ def _first_stage_mapper(task):
 
 
 def test_plan_maps_default_teacher_checkpoints_to_teacher_rows(tmp_path):
-    quick = PROFILES["quick"]
+    full = PROFILES["full"]
     size = "dataloader.train.mapper.augmentations.0.short_edge_length=[100,112]"
-    profile = Profile(**{**quick.__dict__, "overrides": (size,)})
-    tasks = {t.name: t for t in plan_tasks(profile, [row_by_name(n) for n in profile.rows], str(tmp_path))}
+    quick = profile = Profile(**{**full.__dict__, "overrides": (size,), "student_iters": 300,
+                                 "teacher_iters": 600, "init_iters": 200})
+    tasks = {t.name: t for t in plan_tasks(profile, [row_by_name(n) for n in
+                                                     ("teacher_weak", "teacher_strong", "student_init",
+                                                      "student", "mkd", "dfmsd")], str(tmp_path))}
     strong = tasks["teacher_strong/seed0"].output_dir
     weak = tasks["teacher_weak/seed0"].output_dir
     assert f"model.teachers.weights={strong}/model_final.pth" in tasks["mkd/seed0"].command
@@ -206,7 +209,8 @@ def test_plan_maps_default_teacher_checkpoints_to_teacher_rows(tmp_path):
     assert _first_stage_mapper(dfmsd).enhance is False
     assert size in tasks["box_cache"].command
     # the plan is stable: same keys for the same inputs, a new key for another schedule
-    again = plan_tasks(profile, [row_by_name(n) for n in profile.rows], str(tmp_path))
+    again = plan_tasks(profile, [row_by_name(n) for n in ("teacher_weak", "teacher_strong", "student_init",
+                                                          "student", "mkd", "dfmsd")], str(tmp_path))
     assert [t.key for t in again] == [t.key for t in tasks.values()]
     longer = Profile(**{**profile.__dict__, "student_iters": 2 * quick.student_iters})
     needed = [row_by_name("teacher_strong"), row_by_name("student_init"), row_by_name("mkd")]
@@ -223,38 +227,57 @@ def test_plan_maps_default_teacher_checkpoints_to_teacher_rows(tmp_path):
                    for c in plan_tasks(from_scratch, needed[:1] + needed[2:], str(tmp_path))[1].command)
 
 
-def test_quick_profile_is_the_headline_rows_at_the_demo_scale(tmp_path):
-    """`make demo` runs the full profile's headline rows, one seed, every run at the demo's
-    image size and schedule, in folders of its own (it never overwrites a full run)."""
-    from benchmarks.plan import QUICK_DISTILL, QUICK_IMAGE_SIZE
+def test_quick_profile_is_the_converged_protocol_at_the_demo_scale(tmp_path):
+    """`make demo` runs the converged protocol in small: its teachers and student from scratch,
+    the plain student at N and 2N, MKD and DFMSD at the converged rows' weights, one seed, the
+    held-out test split evaluated after val; every run at the demo's image size and schedule, in
+    folders of its own (it never overwrites a converged run)."""
+    from benchmarks.plan import (CONVERGED_DISTILLED_STUDENT, CONVERGED_STUDENT, CONVERGED_TEACHER,
+                                 CONVERGED_TEST, CONVERGED_WEAK_TEACHER, QUICK_DISTILL, QUICK_IMAGE_SIZE)
     from benchmarks.runner import _load
     from d2kd.config import check_min_input_size
 
-    quick, full = PROFILES["quick"], PROFILES["full"]
-    assert set(quick.rows) <= set(full.rows)
-    assert {r for r in quick.rows if row_by_name(r).headline} == {"student", "mkd", "dfmsd"}
-    assert quick.headline_seeds == (0,)
-    assert quick.teacher_iters < full.teacher_iters and quick.student_iters < full.student_iters
-    quick_tasks = plan_tasks(quick, [row_by_name(n) for n in quick.rows], str(tmp_path))
-    full_tasks = {t.name: t for t in plan_tasks(full, [row_by_name(n) for n in full.rows], str(tmp_path))}
-    assert len(quick_tasks) == 7  # six rows and the box cache
-    for task in quick_tasks:
+    quick, converged = PROFILES["quick"], PROFILES["converged"]
+    rows = {r.name: r for r in rows_for(quick)}
+    assert {n for n, r in rows.items() if r.headline or r.all_seeds} == {"demo_student", "conv_mkd", "conv_dfmsd"}
+    assert [rows[n].config for n in ("demo_teacher_weak", "demo_teacher", "demo_student", "demo_student_2n")] == [
+        CONVERGED_WEAK_TEACHER, CONVERGED_TEACHER, CONVERGED_STUDENT, CONVERGED_STUDENT]
+    assert all(r.table == "quick" for r in rows.values())
+    assert quick.headline_seeds == (0,) and quick.report_splits == CONVERGED_TEST == converged.report_splits
+    assert quick.student_iters < converged.student_iters and quick.teacher_iters < converged.teacher_iters
+    tasks = {t.name: t for t in plan_tasks(quick, list(rows.values()), str(tmp_path))}
+    assert len(tasks) == 7  # six rows and the box cache
+    n = quick.student_iters
+    assert f"train.max_iter={n}" in tasks["demo_student/seed0"].command
+    assert f"train.max_iter={2 * n}" in tasks["demo_student_2n/seed0"].command
+    assert f"train.max_iter={n}" in tasks["conv_mkd/seed0"].command
+    assert f"train.max_iter={n // 2}" in tasks["conv_dfmsd/seed0"].command  # split over two SAL stages
+    assert f"train.max_iter={quick.teacher_iters}" in tasks["demo_teacher/seed0"].command
+    converged_tasks = {t.name: t for t in plan_tasks(converged, rows_for(converged), str(tmp_path))}
+    for name in ("conv_mkd/seed0", "conv_dfmsd/seed0"):
+        # the converged row's weight and student, its folder not the converged run's
+        weight = next(o for o in converged_tasks[name].command if o.startswith("model.distill_losses.0.weight="))
+        assert weight in tasks[name].command
+        assert all(o in tasks[name].command for o in CONVERGED_DISTILLED_STUDENT)
+        assert tasks[name].output_dir != converged_tasks[name].output_dir
+    for task in tasks.values():
+        assert not any(c.startswith("train.init_checkpoint") for c in task.command), task.name  # from scratch
         for size in QUICK_IMAGE_SIZE:
             assert size in task.command, (task.name, size)
-        assert task.output_dir != full_tasks[task.name].output_dir, task.name
-    dfmsd = next(t for t in quick_tasks if t.name == "dfmsd/seed0")
-    first_size = QUICK_IMAGE_SIZE[0].split("=", 1)[1]  # the first SAL stage takes the run's mapper
-    assert str(list(_first_stage_mapper(dfmsd).augmentations[0].short_edge_length)).replace(" ", "") == first_size
+        if task.iterations:  # every trained row evaluates the test split after its own (val)
+            assert [d for d, _ in task.evaluations] == list(CONVERGED_TEST), task.name
     # min_input_size reaches exactly the distillers (and DFMSD's box cache), and fits the images
-    for task in quick_tasks:
-        distills = task.name.split("/")[0] in ("mkd", "dfmsd", "box_cache")
+    for task in tasks.values():
+        distills = task.name.split("/")[0] in ("conv_mkd", "conv_dfmsd", "box_cache")
         assert all((o in task.command) == distills for o in QUICK_DISTILL), task.name
-    for name in ("mkd", "dfmsd", "mgd", "dfmsd_onestage"):  # the demo's rows, and its README extra rows
+    for name in ("conv_mkd", "conv_dfmsd", "conv_mgd", "conv_dfmsd_onestage"):  # its rows, README extra rows
         row = row_by_name(name)
         check_min_input_size(_load(row.config, [*quick.overrides_of(row), *row.overrides]))
-    extra = plan_tasks(quick, [row_by_name(n) for n in (*quick.rows, "mgd", "dfmsd_onestage")], str(tmp_path))
-    assert {t.name for t in extra} - {t.name for t in quick_tasks} == {"mgd/seed0", "dfmsd_onestage/seed0"}
+    extra = plan_tasks(quick, [*rows.values(), row_by_name("conv_mgd"), row_by_name("conv_dfmsd_onestage")],
+                       str(tmp_path))
+    assert {t.name for t in extra} - set(tasks) == {"conv_mgd/seed0", "conv_dfmsd_onestage/seed0"}
     # the full profile has no distill_overrides: its keys (docs/RESULTS.md's runs) do not move
+    full = PROFILES["full"]
     assert all(full.overrides_of(r) == full.overrides == () for r in ROWS)
 
 

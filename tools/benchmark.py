@@ -14,11 +14,12 @@ config files, overrides, schedule, seed and teachers: running the same command
 again trains only what is missing or changed, and continues an interrupted run
 from its last checkpoint.
 
-    python tools/benchmark.py --quick           # the README demo: teachers, student, MKD, DFMSD,
-                                                # at a smaller scale (under 15 min on 2 cores)
+    python tools/benchmark.py --quick           # the README demo: the converged protocol in small
+                                                # (teachers, student at N and 2N, MKD, DFMSD; under
+                                                # 15 min on 2 cores)
     python tools/benchmark.py                   # the full benchmark (profile "full")
     python tools/benchmark.py --plan            # what would run, and what is cached
-    python tools/benchmark.py --quick --extra-rows mgd   # the demo plus the MGD baseline
+    python tools/benchmark.py --quick --extra-rows conv_mgd   # the demo plus the MGD baseline
 
 **Overhead** (``--overhead``): the training cost of distillation. In one run, on
 batches of the bundled dataset, it measures per-iteration time and peak memory of
