@@ -515,8 +515,8 @@ INIT_ITERS = 600
 # against QUICK_DISTILL's min_input_size). At this scale every student ends a few AP from 0
 # and the teachers only a few AP above it, so its table shows the protocol at work, not
 # whether distillation pays off: the converged profile measures that (docs/RESULTS.md).
-QUICK_STUDENT_ITERS = 300
-QUICK_TEACHER_ITERS = 600
+QUICK_STUDENT_ITERS = 200
+QUICK_TEACHER_ITERS = 300
 QUICK_IMAGE_SIZE = (
     "dataloader.train.mapper.augmentations.0.short_edge_length=[100,112]",
     "dataloader.train.mapper.augmentations.0.max_size=192",

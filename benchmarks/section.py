@@ -47,6 +47,30 @@ def write_results_json(path, document):
     atomic_write_text(path, json.dumps(document, indent=1))
 
 
+def result_tables(results, reported=None, report_split=""):
+    """The markdown lines of every table the rows of ``results`` fill (in the order of
+    ``TABLE_TITLES``), each followed by the same rows on ``report_split`` (``reported``) where
+    given, and by the seed-paired differences where a row has several seeds."""
+    lines = []
+    for table, title in TABLE_TITLES.items():
+        if not any(r.row.table == table for r in results.values()):
+            continue
+        on_splits = [("", results)]
+        if reported is not None and any(r.row.table == table for r in reported.values()):
+            on_splits.append((report_split, reported))
+        for split, rows_on_split in on_splits:
+            where = f" on the held-out split {split} (reports only)" if split else (
+                " on val (chooses)" if reported is not None else "")
+            lines += [f"### {title}{where}", "", main_table(rows_on_split, table), ""]
+            if any(r.row.segm for r in rows_on_split.values() if r.row.table == table):
+                lines += [segm_table(rows_on_split, table), ""]
+            if any(len(r.seeds) > 1 for r in rows_on_split.values() if r.row.table == table):
+                lines += ["Seed-paired differences (seed k of a row against seed k of the row it is measured "
+                          "against: same start, data order and iterations):", "",
+                          paired_table(rows_on_split, table), ""]
+    return lines
+
+
 def benchmark_markdown(profile, tasks, results, model_costs, figures, command, results_path, left_out=(),
                        unfinished=(), reported=None, unreported=()):
     """The profile's RESULTS section. ``results``: on the split each config evaluates (val, which
@@ -87,22 +111,7 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
     if unreported:
         lines += [f"**Not in the {profile.report_splits[0]} tables** (finished before the profile evaluated "
                   f"that split; delete a run's record and folder to train it again): {', '.join(unreported)}.", ""]
-    for table, title in TABLE_TITLES.items():
-        if not any(r.row.table == table for r in results.values()):
-            continue
-        on_splits = [("", results)]
-        if reported is not None and any(r.row.table == table for r in reported.values()):
-            on_splits.append((profile.report_splits[0], reported))
-        for split, rows_on_split in on_splits:
-            where = f" on the held-out split {split} (reports only)" if split else (
-                " on val (chooses)" if reported is not None else "")
-            lines += [f"### {title}{where}", "", main_table(rows_on_split, table), ""]
-            if any(r.row.segm for r in rows_on_split.values() if r.row.table == table):
-                lines += [segm_table(rows_on_split, table), ""]
-            if any(len(r.seeds) > 1 for r in rows_on_split.values() if r.row.table == table):
-                lines += ["Seed-paired differences (seed k of a row against seed k of the row it is measured "
-                          "against: same start, data order and iterations):", "",
-                          paired_table(rows_on_split, table), ""]
+    lines += result_tables(results, reported, profile.report_splits[0] if reported is not None else "")
     verdicts = targets(results)
     if verdicts:
         lines += ["### Targets", ""]

@@ -116,6 +116,26 @@ def test_main_table_columns():
     assert cells[1:3] == ["25.00", "40.00"] and cells[7:10] == ["+5.00", "50%", "1"]
 
 
+def test_result_tables_show_the_profiles_own_table_on_val_then_on_the_report_split():
+    """What the tool prints after a run (and the section holds): the demo's rows sit in the
+    table "quick", not "main" (the demo once printed an empty "main" table)."""
+    from benchmarks.section import result_tables
+
+    rows = [replace(r, table="quick") for r in (TEACHER, STUDENT, MKD)]
+    tasks = [_finished(r, 0, ap) for r, ap in zip(rows, (30.0, 20.0, 25.0))]
+    for task, ap in zip(tasks, (28.0, 19.0, 21.0)):
+        task.result["splits"] = {"held_test": {f"bbox/{m}": ap for m in ("AP", "AP50", "AP75", "APs", "APm", "APl")}}
+    text = "\n".join(result_tables(collect(tasks, rows), collect(tasks, rows, split="held_test"), "held_test"))
+    titles = [line for line in text.splitlines() if line.startswith("### ")]
+    assert titles == ["### The demo: the converged protocol in small (R18w16 student from scratch, N and 2N; "
+                      "one seed) on val (chooses)",
+                      "### The demo: the converged protocol in small (R18w16 student from scratch, N and 2N; "
+                      "one seed) on the held-out split held_test (reports only)"]
+    mkd_lines = [line for line in text.splitlines() if line.startswith("| MKD")]
+    assert [line.split("|")[2].strip() for line in mkd_lines] == ["25.00", "21.00"]
+    assert [line.split("|")[8].strip() for line in mkd_lines] == ["+5.00", "+2.00"]
+
+
 def test_config_digest_follows_relative_imports(tmp_path, monkeypatch):
     from benchmarks import runner
 
