@@ -18,7 +18,7 @@ def _draw_figures(profile, tasks, results, folder):
 
     os.makedirs(folder, exist_ok=True)
     figures = []
-    shown = [r for r in results.values() if r.row.table == "main"]
+    shown = [r for r in results.values() if r.row.table == (profile.table or "main")]
     if shown:
         fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(shown)), 4))
         means = [r.mean() for r in shown]
@@ -35,7 +35,8 @@ def _draw_figures(profile, tasks, results, folder):
         plt.close(fig)
         figures.append(("AP per method", path))
     for task in tasks:
-        headline_method = task.row is not None and task.row.headline and task.row.role == "distill"
+        headline_method = (task.row is not None and task.row.role == "distill"
+                           and (task.row.headline or task.row.all_seeds))
         if not headline_method or task.seed != _first_seed(tasks, task.row):
             continue
         metrics = _last_stage_metrics(task.output_dir)

@@ -136,6 +136,20 @@ def test_result_tables_show_the_profiles_own_table_on_val_then_on_the_report_spl
     assert [line.split("|")[8].strip() for line in mkd_lines] == ["+5.00", "+2.00"]
 
 
+def test_ap_figure_of_a_profile_with_its_own_table(tmp_path):
+    """A profile whose rows sit in a table of their own (the demo's "quick") draws its AP figure
+    over those rows (it once drew only the table "main", so the demo had no figure)."""
+    from benchmarks.figures import _draw_figures
+
+    rows = [replace(r, table="quick") for r in (TEACHER, STUDENT, MKD)]
+    tasks = [_finished(r, 0, ap) for r, ap in zip(rows, (30.0, 20.0, 25.0))]
+    profile = Profile(name="demo", rows=tuple(r.name for r in rows), student_iters=1, teacher_iters=1,
+                      table="quick")
+    figures = _draw_figures(profile, tasks, collect(tasks, rows), str(tmp_path))
+    assert figures == [("AP per method", str(tmp_path / "demo_ap.png"))]
+    assert (tmp_path / "demo_ap.png").stat().st_size > 1000
+
+
 def test_config_digest_follows_relative_imports(tmp_path, monkeypatch):
     from benchmarks import runner
 
