@@ -71,7 +71,7 @@ def test_the_factor_brings_the_distillation_total_to_the_target_and_leaves_the_r
     assert summarize(records, keys, 0.1)["ratio"] == pytest.approx(0.1, rel=1e-12)
 
 
-def test_a_resumed_run_applies_the_checkpointed_factor_without_measuring(caplog):
+def test_a_resumed_run_applies_the_checkpointed_factor_without_measuring():
     first = DistillWeightRule(0.1, 2, make_loader=lambda: iter([4, 8]))
     _run_before_train(first, ToyDistiller())
 
@@ -83,13 +83,14 @@ def test_a_resumed_run_applies_the_checkpointed_factor_without_measuring(caplog)
     model = ToyDistiller()
     assert _run_before_train(resumed, model, start_iter=100) == first.factor
     assert [m.weight for m in model.distill_losses] == pytest.approx([first.factor, 3 * first.factor], rel=1e-12)
-    # a target changed since the factor was measured: the checkpoint's factor goes on, and the log says so
-    changed = DistillWeightRule(0.2, 2, make_loader=no_loader)
-    changed.load_state_dict(first.state_dict())
-    with caplog.at_level("WARNING", logger="detectron2"):
-        assert _run_before_train(changed, ToyDistiller(), start_iter=100) == first.factor
-    assert "train.distill_weight_target=0.2, distill_weight_batches=2 now, but the checkpoint's factor was " \
-           "measured with 0.1, 2" in caplog.text
+    # settings changed since the factor was measured: refused, as the tool's check_rule_resume does
+    for target, batches in ((0.2, 2), (0.1, 3)):
+        changed = DistillWeightRule(target, batches, make_loader=no_loader)
+        changed.load_state_dict(first.state_dict())
+        with pytest.raises(WeightRuleError, match=f"distill_weight_target={target:g}, distill_weight_batches="
+                                                  f"{batches} now, but the checkpoint's factor .* was measured "
+                                                  "with 0.1, 2: resume with those settings"):
+            _run_before_train(changed, ToyDistiller(), start_iter=100)
     # a checkpoint of a run that started without the rule has no factor: no measuring part-way
     with pytest.raises(WeightRuleError, match="resumes at iteration 100 from a checkpoint without a measured"):
         _run_before_train(DistillWeightRule(0.1, 2, make_loader=no_loader), ToyDistiller(), start_iter=100)

@@ -216,7 +216,8 @@ class DistillWeightRule(HookBase):
     records of every process, and multiplies the ``weight`` of every distillation loss by
     ``target * detection / distillation``. The factor is logged, put into the event
     storage as ``distill_weight_rule_factor`` and kept in the checkpoints (register the
-    hook as a checkpointable): a resumed run applies the stored factor, measuring nothing.
+    hook as a checkpointable): a resumed run applies the stored factor, measuring nothing, and
+    refuses settings other than those it was measured with (WeightRuleError).
 
     Args:
         target: wanted distillation total / detection total (``train.distill_weight_target``).
@@ -251,12 +252,14 @@ class DistillWeightRule(HookBase):
                 )
             self.factor = self.measure(model)
         else:
-            logger.info("train.distill_weight_target: the factor %.4g from the checkpoint", self.factor)
             if self._stored not in (None, (self.target, self.batches)):
-                logger.warning(
-                    "train.distill_weight_target=%g, distill_weight_batches=%d now, but the checkpoint's "
-                    "factor was measured with %s, %s: the run goes on with the checkpoint's factor",
-                    self.target, self.batches, *self._stored)
+                # the same refusal as check_rule_resume's, for a hook used outside the tool
+                raise WeightRuleError(
+                    f"train.distill_weight_target={self.target:g}, distill_weight_batches={self.batches} now, "
+                    f"but the checkpoint's factor {self.factor:.4g} was measured with {self._stored[0]}, "
+                    f"{self._stored[1]}: resume with those settings, or start a new run with the new ones"
+                )
+            logger.info("train.distill_weight_target: the factor %.4g from the checkpoint", self.factor)
         for loss in model.distill_losses:
             loss.weight = loss.weight * self.factor
         self.trainer.storage.put_scalar("distill_weight_rule_factor", self.factor, smoothing_hint=False)
