@@ -28,7 +28,7 @@ def _draw_figures(profile, tasks, results, folder):
         ax.set_xticks(range(len(shown)))
         ax.set_xticklabels([r.row.label.replace(" (", "\n(") for r in shown], rotation=30, ha="right", fontsize=7)
         ax.set_ylabel("bbox AP (COCO, %)")
-        ax.set_title(f"benchmark '{profile.name}': AP per method (error bar: std over seeds)")
+        ax.set_title(f"benchmark '{profile.name}': AP per method on val (error bar: std over seeds)")
         fig.tight_layout()
         path = os.path.join(folder, f"{profile.name}_ap.png")
         fig.savefig(path, dpi=100)
