@@ -31,7 +31,7 @@ $(STAMP)/project: $(STAMP)/detectron2 setup.py
 # 2 cores): trains two teachers, the plain student at N and 2N, MKD and DFMSD students,
 # and prints their COCO AP tables on val and on the held-out test split (also written
 # to docs/RESULTS.md). A second run reuses every
-# finished run (cached by config hash) and only rewrites the table.
+# finished run (cached by config hash) and only rewrites the tables.
 demo: setup
 	$(PY) tools/benchmark.py --quick --jobs 2
 

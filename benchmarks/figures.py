@@ -35,8 +35,7 @@ def _draw_figures(profile, tasks, results, folder):
         plt.close(fig)
         figures.append(("AP per method", path))
     for task in tasks:
-        headline_method = (task.row is not None and task.row.role == "distill"
-                           and (task.row.headline or task.row.all_seeds))
+        headline_method = task.row is not None and task.row.headline and task.row.role == "distill"
         if not headline_method or task.seed != _first_seed(tasks, task.row):
             continue
         metrics = _last_stage_metrics(task.output_dir)

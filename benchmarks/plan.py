@@ -433,8 +433,11 @@ CONVERGED_METHODS = {
 
 def _converged_method_row(name: str) -> Row:
     label, config, stages, key, shipped, factor, seeds = CONVERGED_METHODS[name]
+    # MKD and two-stage DFMSD are the profile's headline methods (their loss curves, their exported
+    # students in a deploy-cost table); the other rows with several seeds are all_seeds rows
     return Row(f"conv_{name}", f"{label}, R18w16 student from scratch", "converged", config,
-               role="distill" if name.startswith(("mkd", "dfmsd")) else "baseline", all_seeds=seeds > 1,
+               role="distill" if name.startswith(("mkd", "dfmsd")) else "baseline",
+               headline=name in ("mkd", "dfmsd"), all_seeds=seeds > 1,
                stages=stages, overrides=(f"{key}={shipped * factor:.4g}",))
 
 
@@ -696,25 +699,29 @@ def row_by_name(name: str, rows: Sequence[Row] = ROWS) -> Row:
     raise KeyError(f"Unknown benchmark row {name!r}; rows: {', '.join(r.name for r in rows)}")
 
 
-def rows_for(profile: Profile, only: Sequence[str] = (), rows: Sequence[Row] = ROWS) -> List[Row]:
+def rows_for(profile: Profile, only: Sequence[str] = (), rows: Sequence[Row] = ROWS,
+             extra: Sequence[str] = ()) -> List[Row]:
     """The profile's rows, in the profile's order.
 
     ``only``: a part of them (``--rows``); the profile's teachers and warm-up
-    (roles in :data:`FIRST_ROLES`) come first all the same. Raises ``KeyError``
-    for a name that is not a row of the profile.
+    (roles in :data:`FIRST_ROLES`) come first all the same. ``extra``: rows of other
+    profiles to run with them (``--extra-rows``), after them. Every row is shown in the
+    profile's table where it has one. Raises ``KeyError`` for a name in ``only`` that is
+    not a row of the profile, or a name in ``extra`` that is no row at all.
     """
     def shown(row: Row) -> Row:
         return replace(row, table=profile.table) if profile.table else row
 
+    more = [shown(row_by_name(n, rows)) for n in extra if n not in profile.rows]
     if not only:
-        return [shown(row_by_name(n, rows)) for n in profile.rows]
+        return [shown(row_by_name(n, rows)) for n in profile.rows] + more
     unknown = [n for n in only if n not in profile.rows]
     if unknown:
         raise KeyError(f"--rows {' '.join(unknown)}: not rows of profile {profile.name!r}, whose rows are "
                        f"{', '.join(profile.rows)}; name other rows with --extra-rows")
     chosen = [shown(row_by_name(n, rows)) for n in profile.rows]
     return [r for r in chosen if r.role in FIRST_ROLES] + [
-        r for r in chosen if r.name in only and r.role not in FIRST_ROLES]
+        r for r in chosen if r.name in only and r.role not in FIRST_ROLES] + more
 
 
 def with_overrides(row: Row, extra: Sequence[str]) -> Row:

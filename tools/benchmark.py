@@ -53,7 +53,7 @@ sys.path.insert(0, ROOT)  # the benchmarks package lives beside tools/
 
 from benchmarks.migrate import migrate
 from benchmarks.overhead import MODES, SECOND_VIEW_MODE, measure, run_overhead
-from benchmarks.plan import PROFILES, row_by_name, rows_for
+from benchmarks.plan import PROFILES, rows_for
 from benchmarks.report import collect
 from benchmarks.runner import BenchmarkError
 from benchmarks.section import RESULTS, result_tables
@@ -135,8 +135,7 @@ def main(argv=None):
         return
     profile = PROFILES["quick" if args.quick else args.profile]
     try:
-        rows = rows_for(profile, args.rows)
-        rows += [row_by_name(n) for n in args.extra_rows if n not in profile.rows]
+        rows = rows_for(profile, args.rows, extra=args.extra_rows)
         if args.plan:
             print("\n".join(plan_lines(profile, rows, args.work_dir, args.results or RESULTS)))
             return
