@@ -40,7 +40,7 @@ __all__ = ["Task", "BenchmarkError", "config_digest", "plan_tasks", "run_tasks",
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_TOOL = os.path.join(ROOT, "tools", "lazyconfig_train_net.py")
-CACHE_TOOL = os.path.join(ROOT, "tools", "cache_teacher_boxes.py")
+CACHE_MODULE = "dfmsd.cache_boxes"  # DFMSD's box-cache tool, run as python -m
 RESULT_FILE = "result.json"
 LOG_FILE = "benchmark.log"  # the run's stdout and stderr
 # the wall seconds of a run's invocations so far, kept up to date while it runs: a run resumed
@@ -391,7 +391,7 @@ def _box_cache_task(profile, row, cfg, weights, teacher_of, base, python) -> Tas
                  f"{stage_keys[0]}={os.path.join(teacher.output_dir, FINAL_CHECKPOINT)}"]
     key = _key(KEY_SCHEME, resolved_digest(row.config, overrides[:-1], [stage_keys[0]]), teacher.key)
     out = os.path.join(base, "box_cache", key)
-    command = [python, CACHE_TOOL, "--config-file", row.config, "--stage", "1",
+    command = [python, "-m", CACHE_MODULE, "--config-file", row.config, "--stage", "1",
                "--output", f"{out}/{BOX_CACHE_FILE}", *overrides]
     return Task("box_cache", None, 0, key, out, command, (teacher.name,), config=row.config,
                 overrides=tuple([*common, *row.overrides]))

@@ -138,8 +138,8 @@ def test_cache_tool_takes_overrides_after_dataset_names(setup, tmp_path, capsys)
 
 
 def test_the_old_tool_path_runs_the_module_after_a_notice(tmp_path):
-    """tools/cache_teacher_boxes.py stays for the commands that name it (benchmarks/runner.py,
-    recorded runs): it prints one line naming the new command, then runs that with the same
+    """tools/cache_teacher_boxes.py stays for the commands that name it (runs recorded before the
+    move): it prints one line naming the new command, then runs that with the same
     arguments."""
     notice = "tools/cache_teacher_boxes.py is deprecated: use python -m dfmsd.cache_boxes (the same arguments)"
     shown = run_tool("cache_teacher_boxes.py", "--help")

@@ -1,4 +1,5 @@
-"""The core's layering reads one way: config <- modeling <- engine <- tools. No module of
+"""The core's layering reads one way: modeling <- config <- engine <- tools (each imported by
+those after it, never by those before). No module of
 d2kd.config imports d2kd.engine, at module level or inside a function (the import circle
 config -> checks -> engine.stages -> config is gone), and no module of d2kd imports the
 benchmark tooling (the top-level ``benchmarks`` package beside tools/)."""

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Moved to the DFMSD project: ``python -m dfmsd.cache_boxes`` (projects/DFMSD/dfmsd/cache_boxes.py).
 
-This forwarder stays for the commands that name the old path (benchmarks/runner.py,
-recorded runs): it prints a one-line notice and runs the new tool with the same arguments.
+This forwarder stays for the commands that name the old path (the commands of runs
+recorded before the move): it prints a one-line notice and runs the new tool with the same arguments.
 """
 import sys
 
