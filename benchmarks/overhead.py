@@ -18,6 +18,7 @@ from detectron2.utils.env import seed_all_rng
 from detectron2.utils.events import EventStorage
 
 from d2kd.config import apply_overrides_strictly, load_config
+from d2kd.config.teachers import iter_teachers
 from d2kd.utils.env import resolve_device
 from d2kd.utils.io import atomic_write_text
 from .runner import ROOT
@@ -46,18 +47,18 @@ def _peak_memory_mb(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(config, mode, overrides, warmup, iters, teacher_weights):
-    """Time ``iters`` steps of ``mode`` after ``warmup`` steps; return a dict of figures."""
+def measure(config, mode, overrides, warmup, iters):
+    """Time ``iters`` steps of ``mode`` after ``warmup`` steps; return a dict of figures.
+    ``overrides`` set the teachers' weights (``<teacher key>.weights=<checkpoint>``); the
+    teacher mode runs every teacher's forward."""
     cfg = apply_overrides_strictly(load_config(config), overrides)
-    if teacher_weights:
-        cfg.model.teachers.weights = teacher_weights
     device = resolve_device(cfg.train.get("device", None))
     batches = _load_batches(cfg, warmup + iters)
     torch.manual_seed(0)
     model = instantiate(cfg.model).to(device)
     model.train()
     student = model.student
-    teacher = next(iter(model.teachers.values()))
+    teachers = list(model.teachers.values())
     data_format = getattr(student, "input_format", "BGR")
     trained = {"student": student, "distill": model, SECOND_VIEW_MODE: student.backbone}.get(mode)
     optimizer = torch.optim.SGD(trained.parameters(), lr=1e-4) if trained is not None else None
@@ -65,7 +66,8 @@ def measure(config, mode, overrides, warmup, iters, teacher_weights):
 
     def step(batch):
         if mode == "teacher":
-            teacher.features(batch, data_format)
+            for teacher in teachers:
+                teacher.features(batch, data_format)
             return
         if mode == SECOND_VIEW_MODE:
             features = student.backbone(student.preprocess_image(batch).tensor)
@@ -97,11 +99,25 @@ def measure(config, mode, overrides, warmup, iters, teacher_weights):
     }
 
 
-def _make_teacher_weights(config, overrides, path):
-    """A teacher checkpoint of the right shape (random init): timing does not depend on weights."""
+def teacher_weights_overrides(config, overrides, folder, given=""):
+    """``<key>.weights=<checkpoint>`` overrides for every teacher of ``config`` (found with
+    :func:`~d2kd.config.teachers.iter_teachers`): ``given`` for a config with one teacher,
+    else a randomly initialised checkpoint of each teacher's shape written into ``folder``
+    (timing does not depend on the weights)."""
     cfg = apply_overrides_strictly(load_config(config), overrides)
-    torch.save({"model": instantiate(cfg.model.teachers.model).state_dict()}, path)
-    return path
+    teachers = iter_teachers(cfg.model)
+    if given:
+        if len(teachers) != 1:
+            raise ValueError(f"--teacher-weights names one checkpoint, but {config} has {len(teachers)} "
+                             f"teachers; give each as an override instead: "
+                             + " ".join(f"{t.key}.weights=<checkpoint>" for t in teachers))
+        return [f"{teachers[0].key}.weights={given}"]
+    out = []
+    for teacher in teachers:
+        path = os.path.join(folder, f"overhead_{teacher.name or 'teacher'}.pth")
+        torch.save({"model": instantiate(teacher.node.model).state_dict()}, path)
+        out.append(f"{teacher.key}.weights={path}")
+    return out
 
 
 def runs_second_view(config, overrides=()):
@@ -126,17 +142,14 @@ def run_overhead(args):
     """Measure the modes of ``args.config`` (the second view's too where the distiller runs
     one); update its line of the overhead table."""
     os.makedirs(args.work_dir, exist_ok=True)
-    weights = args.teacher_weights or _make_teacher_weights(
-        args.config, args.opts, os.path.join(args.work_dir, "overhead_teacher.pth")
-    )
+    weights = teacher_weights_overrides(args.config, args.opts, args.work_dir, args.teacher_weights)
     results = {}
     modes = MODES + ((SECOND_VIEW_MODE,) if runs_second_view(args.config, args.opts) else ())
     for mode in modes:
         print(f"[overhead] measuring {mode} ...", flush=True)
         cmd = [
             sys.executable, BENCHMARK_TOOL, "--_measure", mode, "--config", args.config,
-            "--warmup", str(args.warmup), "--iters", str(args.iters), "--teacher-weights", weights,
-            *args.opts,
+            "--warmup", str(args.warmup), "--iters", str(args.iters), *args.opts, *weights,
         ]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
         results[mode] = json.loads(out.strip().splitlines()[-1])

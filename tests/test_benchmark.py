@@ -3,6 +3,7 @@ import json
 import re
 
 import pytest
+import torch
 
 from benchmarks import overhead
 from benchmarks.section import write_section
@@ -111,8 +112,9 @@ def test_second_view_mode_times_the_student_backbone_step(tmp_path, monkeypatch)
     config = "configs/baselines/fitnet_R50_to_R18_retinanet.py"
     overrides = TINY_DATA + shrink_model("model.student") + [
         "model.teachers.model.backbone.bottom_up.stages.base_width=8", "model.min_input_size=96"]
-    weights = overhead._make_teacher_weights(config, overrides, str(tmp_path / "teacher.pth"))
-    figures = overhead.measure(config, overhead.SECOND_VIEW_MODE, overrides, 1, 2, weights)
+    weights = overhead.teacher_weights_overrides(config, overrides, str(tmp_path))
+    assert weights == [f"model.teachers.weights={tmp_path}/overhead_teacher.pth"]
+    figures = overhead.measure(config, overhead.SECOND_VIEW_MODE, overrides + weights, 1, 2)
     assert figures["mode"] == overhead.SECOND_VIEW_MODE and figures["median_s"] > 0
     assert figures["batch_size"] == 2
 
@@ -135,3 +137,34 @@ def test_every_overhead_mode_times_the_same_batches(tmp_path, monkeypatch):
     assert signature(overhead._load_batches(cfg, 4)) == first
     assert len({shape for _, shape in first}) > 1  # the sizes do vary, so the check has teeth
     assert signature(overhead._load_batches(cfg, 4, seed=1)) != first
+
+
+def test_overhead_teacher_weights_for_one_or_several_teachers(tmp_path):
+    """Every teacher of the config gets a checkpoint of its shape (found as every tool finds a
+    config's teachers); --teacher-weights names the one teacher's, and for several teachers the
+    error names each key to override instead."""
+    config = tmp_path / "two_teachers.py"
+    config.write_text(
+        "from detectron2.config import LazyCall as L\n"
+        "from d2kd.config import zoo\n"
+        "from d2kd.modeling import Teacher\n"
+        "_base = zoo.get_config('baselines/fitnet_R18w64_to_R18_faster_rcnn.py')\n"
+        "dataloader, lr_multiplier, model, optimizer, train = (\n"
+        "    _base.dataloader, _base.lr_multiplier, _base.model, _base.optimizer, _base.train)\n"
+        "model.teachers = {'weak': L(Teacher)(model=model.teachers.model, weights='w.pth'),\n"
+        "                  'strong': L(Teacher)(model=model.teachers.model, weights='s.pth')}\n")
+    small = ["model.teachers.weak.model.backbone.bottom_up.stages.base_width=8",
+             "model.teachers.strong.model.backbone.bottom_up.stages.base_width=16"]
+    weights = overhead.teacher_weights_overrides(str(config), small, str(tmp_path))
+    assert weights == [f"model.teachers.weak.weights={tmp_path}/overhead_weak.pth",
+                       f"model.teachers.strong.weights={tmp_path}/overhead_strong.pth"]
+    widths = [torch.load(w.split("=", 1)[1])["model"]["backbone.bottom_up.stem.conv1.weight"].shape[0]
+              for w in weights]
+    assert widths == [8, 16]  # each checkpoint has its own teacher's shape
+    with pytest.raises(ValueError, match="has 2 teachers; give each as an override instead: "
+                                         "model.teachers.weak.weights=<checkpoint> "
+                                         "model.teachers.strong.weights=<checkpoint>"):
+        overhead.teacher_weights_overrides(str(config), small, str(tmp_path), given="t.pth")
+    one = "configs/baselines/fitnet_R18w64_to_R18_faster_rcnn.py"
+    assert overhead.teacher_weights_overrides(one, [], str(tmp_path), given="t.pth") == [
+        "model.teachers.weights=t.pth"]

@@ -111,15 +111,16 @@ def main(argv=None):
                         help="--overhead: the distillation config")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--iters", type=int, default=10)
-    parser.add_argument("--teacher-weights", default="", help="--overhead: default a fresh checkpoint")
+    parser.add_argument("--teacher-weights", default="",
+                        help="--overhead: the checkpoint of a one-teacher config (default: a random one of its "
+                             "shape; several teachers: give <teacher key>.weights=... overrides)")
     parser.add_argument("--work-dir", default="output/benchmark")
     parser.add_argument("--results", default=None, help="markdown file to update (docs/RESULTS.md)")
     parser.add_argument("--_measure", choices=MODES + (SECOND_VIEW_MODE,), help=argparse.SUPPRESS)
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="--overhead: config overrides key=value")
     args = parser.parse_args(argv)
     if args._measure:
-        print(json.dumps(measure(args.config, args._measure, args.opts, args.warmup, args.iters,
-                                 args.teacher_weights)))
+        print(json.dumps(measure(args.config, args._measure, args.opts, args.warmup, args.iters)))
         return
     if args.overhead:
         run_overhead(args)
