@@ -35,8 +35,9 @@ $(STAMP)/project: $(STAMP)/detectron2 setup.py
 demo: setup
 	$(PY) tools/benchmark.py --quick --jobs 2
 
+# --durations: the slowest tests in every run's log (the suite must stay well under 15 minutes)
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests --durations=25
 
 # The suite against upstream detectron2 instead of v0.6, from a snapshot you have:
 #   make test-upstream UPSTREAM=<detectron2 source tree or git dir>
