@@ -180,9 +180,10 @@ def _canonical(value):
     from omegaconf import DictConfig, ListConfig
 
     if isinstance(value, DictConfig):
-        return {str(k): _canonical(v) for k, v in value.items_ex(resolve=False)}
+        return {str(k): _canonical_target(v) if k == "_target_" else _canonical(v)
+                for k, v in value.items_ex(resolve=False)}
     if isinstance(value, dict):
-        return {str(k): _canonical(v) for k, v in value.items()}
+        return {str(k): _canonical_target(v) if k == "_target_" else _canonical(v) for k, v in value.items()}
     if isinstance(value, (ListConfig, list, tuple)):
         return [_canonical(v) for v in value]
     if value is None or isinstance(value, (bool, int, str)):
@@ -195,6 +196,21 @@ def _canonical(value):
     if " at 0x" in text:
         raise BenchmarkError(f"A config value has no stable form to key a run by: {text}")
     return f"{type(value).__qualname__}:{text}"
+
+
+def _canonical_target(target):
+    """A ``_target_`` as :func:`_canonical` writes the object it names: a dotted string (as
+    upstream detectron2's own configs give some targets, e.g. "detectron2.layers.ShapeSpec",
+    where v0.6 gives the class) by the qualified name of what it locates, so the same config
+    gets the same key under either; a string that locates nothing stays as it is."""
+    if isinstance(target, str):
+        from detectron2.utils.registry import locate
+
+        try:
+            target = locate(target)
+        except Exception:  # noqa: BLE001 - any failure to import: key it by its text
+            return target
+    return _canonical(target)
 
 
 def resolved_digest(config: str, overrides: Sequence[str], inputs: Sequence[str] = ()) -> str:

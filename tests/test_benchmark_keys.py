@@ -163,3 +163,16 @@ def test_keys_survive_a_config_restructure_and_follow_a_value_change(tmp_path):
         "conv_student_1500/seed0", "conv_student_3000/seed0", "conv_student_6000/seed0"]
     for (old_key, old_dir), (new_key, new_dir) in changed.values():
         assert old_dir.endswith(old_key) and new_dir.endswith(new_key) and old_key != new_key
+
+
+def test_a_target_given_by_its_dotted_name_is_keyed_as_the_object_it_names():
+    """Upstream detectron2's configs give some targets as strings ("detectron2.layers.ShapeSpec")
+    where v0.6 gives the class: the same config must get the same key under either."""
+    from detectron2.layers import ShapeSpec
+
+    from benchmarks.runner import _canonical
+
+    as_class = _canonical({"_target_": ShapeSpec, "channels": 8})
+    assert _canonical({"_target_": "detectron2.layers.ShapeSpec", "channels": 8}) == as_class
+    assert as_class == {"_target_": ShapeSpec.__qualname__, "channels": 8}
+    assert _canonical({"_target_": "no_such_module.Thing"}) == {"_target_": "no_such_module.Thing"}

@@ -12,7 +12,7 @@ from detectron2.config import LazyCall as L
 from d2kd.config import zoo
 from d2kd.modeling import Teacher
 
-from ..common.mkd_coco import dataloader, lr_multiplier, model, optimizer, train
+from ..common.mkd_coco import dataloader, distiller as model, lr_multiplier, optimizer, train
 
 _paper = zoo.get_config("common/models/paper.py")
 
@@ -23,4 +23,5 @@ model.teachers = L(Teacher)(
     model=_paper.mask_rcnn_r101, weights="output/teachers/mask_rcnn_R101_FPN_coco/model_final.pth"
 )
 model.distill_losses[0].in_features = ["p2", "p3", "p4", "p5"]
+model.distill_losses[0].channels = "${...teachers.model.backbone.out_channels}"
 train.output_dir = "./output/MKD/COCO/mkd_R101_to_R50_mask_rcnn"

@@ -12,7 +12,7 @@ from detectron2.config import LazyCall as L
 from d2kd.config import zoo
 from d2kd.modeling import Teacher
 
-from ..common.mkd_coco import dataloader, lr_multiplier, model, optimizer, train
+from ..common.mkd_coco import dataloader, distiller as model, lr_multiplier, optimizer, train
 
 _paper = zoo.get_config("common/models/paper.py")
 
@@ -22,4 +22,5 @@ model.student = _paper.retinanet_r50
 model.teachers = L(Teacher)(
     model=_paper.retinanet_r101, weights="output/teachers/retinanet_R101_FPN_coco/model_final.pth"
 )
+model.distill_losses[0].channels = "${...teachers.model.backbone.out_channels}"
 train.output_dir = "./output/MKD/COCO/mkd_R101_to_R50_retinanet"
