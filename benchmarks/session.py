@@ -37,6 +37,12 @@ def unreported_runs(tasks, profile):
             and split not in (t.result.get("splits") or {})]
 
 
+def reported_results(tasks, rows, profile):
+    """The rows' results on the profile's first report split (the held-out split, which only
+    reports), or None for a profile without one."""
+    return collect(tasks, rows, split=profile.report_splits[0]) if profile.report_splits else None
+
+
 def run_benchmark(profile, rows, work_dir, results_path, jobs=1, costs=True, plots=True,
                   command="", log=print, deadline=None, commit=False):
     """Train ``rows`` of ``profile`` (what their records and run folders do not hold yet), then
@@ -71,7 +77,7 @@ def run_benchmark(profile, rows, work_dir, results_path, jobs=1, costs=True, plo
     model_costs = _model_costs(results, work_dir, profile) if costs else []
     left_out = [n for n in profile.rows if n not in {r.name for r in rows}]
     unfinished = [t.name for t in tasks if t.result is None]
-    reported = collect(tasks, rows, split=profile.report_splits[0]) if profile.report_splits else None
+    reported = reported_results(tasks, rows, profile)
     unreported = unreported_runs(tasks, profile)
     if unreported:
         log(f"[benchmark] {', '.join(unreported)}: no evaluation on {profile.report_splits[0]} in their "

@@ -54,10 +54,9 @@ sys.path.insert(0, ROOT)  # the benchmarks package lives beside tools/
 from benchmarks.migrate import migrate
 from benchmarks.overhead import MODES, SECOND_VIEW_MODE, measure, run_overhead
 from benchmarks.plan import PROFILES, rows_for
-from benchmarks.report import collect
 from benchmarks.runner import BenchmarkError
 from benchmarks.section import RESULTS, result_tables
-from benchmarks.session import plan_lines, run_benchmark, status_lines
+from benchmarks.session import plan_lines, reported_results, run_benchmark, status_lines
 
 
 def _without_session_flags(argv):
@@ -150,14 +149,13 @@ def main(argv=None):
         command = "python tools/benchmark.py " + " ".join(
             a for a in _without_session_flags(argv if argv is not None else sys.argv[1:]))
         tasks, results = run_benchmark(profile, rows, args.work_dir, args.results or RESULTS, jobs=args.jobs,
-                                   costs=not args.no_costs, command=command.strip(), deadline=deadline,
-                                   commit=args.commit_records)
+                                       costs=not args.no_costs, command=command.strip(), deadline=deadline,
+                                       commit=args.commit_records)
     except (BenchmarkError, KeyError) as e:
         sys.exit(f"benchmark error: {e}")
     print(f"\nBenchmark '{profile.name}' (written to {os.path.relpath(args.results or RESULTS)}):\n")
     split = profile.report_splits[0] if profile.report_splits else ""
-    reported = collect(tasks, rows, split=split) if split else None
-    print("\n".join(result_tables(results, reported, split)).rstrip())
+    print("\n".join(result_tables(results, reported_results(tasks, rows, profile), split)).rstrip())
     if profile.note:
         print(f"\n{profile.note}")
 
