@@ -8,6 +8,7 @@ from d2kd.utils.io import atomic_write_text
 from .costs import LATENCY_ROUNDS, LATENCY_SIZE
 from .report import TABLE_TITLES, main_table, paired_table, segm_table, targets
 from .runner import ROOT, finished_at, machine as this_machine
+from .targets import protocol_targets, verdict_lines
 
 RESULTS = os.path.join(ROOT, "docs", "RESULTS.md")
 
@@ -112,6 +113,9 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
         lines += [f"**Not in the {profile.report_splits[0]} tables** (finished before the profile evaluated "
                   f"that split; delete a run's record and folder to train it again): {', '.join(unreported)}.", ""]
     lines += result_tables(results, reported, profile.report_splits[0] if reported is not None else "")
+    if reported is not None:
+        for table in TABLE_TITLES:
+            lines += verdict_lines(protocol_targets(reported, table), profile.report_splits[0])
     verdicts = targets(results)
     if verdicts:
         lines += ["### Targets", ""]

@@ -18,6 +18,7 @@ from benchmarks.plan import (DISTILL_ROLES, PROFILES, ROWS, Profile, Row, row_by
                                  with_overrides)
 from benchmarks.report import RowResult, collect, gap_closed, main_table, targets
 from benchmarks.runner import BenchmarkError, Task, _utc_stamp, config_digest, finished_at, plan_tasks
+from benchmarks.targets import protocol_targets, verdict_lines
 
 
 def _finished(row, seed, ap, **metrics):
@@ -524,3 +525,38 @@ def test_tiny_benchmark_second_run_is_cached(tiny_benchmark):
     assert {t.name: t.key for t in again} == {t.name: t.key for t in tasks}
     with open(os.path.join(again[0].output_dir, "result.json")) as f:
         assert json.load(f)["key"] == again[0].key
+
+
+def test_protocol_targets_by_hand():
+    """The converged protocol's four targets on a small table of made-up APs (docs/RESULTS.md,
+    "Benchmark 'converged': protocol", step 8)."""
+    plain = Row("p", "Plain", "t", "c/plain.py", role="student", headline=True)
+    same = Row("p2", "Plain at 2N", "t", "c/plain.py", role="student", headline=True, versus="p")
+    teacher = Row("tea", "Teacher", "t", "c/teacher.py", role="teacher")
+    mkd = Row("m", "MKD, long label", "t", "c/mkd_x.py", headline=True)
+    dfmsd = Row("d", "DFMSD (a, b), long label", "t", "c/dfmsd_x.py", headline=True)
+    pkd = Row("k", "PKD", "t", "c/pkd_x.py", role="baseline")
+    fitnet = Row("f", "FitNet", "t", "c/fitnet_x.py", role="baseline")
+    aps = {plain: [20.0, 22.0, 21.0], same: [30.0, 31.0, 32.0], teacher: [41.0], mkd: [21.5, 23.4, 22.3],
+           dfmsd: [27.0, 21.9, 27.0], pkd: [21.5], fitnet: [19.0]}
+    tasks = [_finished(row, seed, ap) for row, values in aps.items() for seed, ap in enumerate(values)]
+    verdicts = protocol_targets(collect(tasks, list(aps)), "t")
+    assert [v.met for v in verdicts] == [True, False, False, False, False]
+    mkd_v, dfmsd_v, baselines_v, same_v, stretch_v = verdicts
+    assert mkd_v.target.startswith("MKD: >= +1.0 AP") and mkd_v.detail == "+1.40 (+1.50, +1.40, +1.30; 3 seeds)"
+    # DFMSD: mean +4.30, well over +1.0, but seed 1 is -0.10
+    assert dfmsd_v.detail == "+4.30 (+7.00, -0.10, +6.00; 3 seeds)"
+    # plain std over 20, 22, 21 is 1.0: PKD's +1.5 (21.5 - 20 at seed 0) is beyond it; FitNet is below
+    assert baselines_v.detail == ("1 of 2 above (1 by more than the seed noise; the plain student's seed std is "
+                                  "1.00): PKD +1.50 (+1.50; 1 seed); FitNet -1.00 (-1.00; 1 seed)")
+    assert same_v.detail.startswith("0 of 2 above: MKD -8.60 (-8.50, -7.60, -9.70; 3 seeds)")
+    # gap closed: (25.3 - 21) / (41 - 21) = 21.5%
+    assert stretch_v.detail == "22% (DFMSD 25.30, plain 21.00, teacher 41.00)"
+    aps[same] = [20.0, 20.0, 20.0]
+    aps[fitnet] = [21.1]
+    tasks = [_finished(row, seed, ap) for row, values in aps.items() for seed, ap in enumerate(values)]
+    assert [v.met for v in protocol_targets(collect(tasks, list(aps)), "t")] == [True, False, True, True, False]
+    lines = verdict_lines(protocol_targets(collect(tasks, list(aps)), "t"), "test_split")
+    assert lines[0].startswith("### Targets, judged on test_split")
+    assert lines[2].endswith("**met**; +1.40 (+1.50, +1.40, +1.30; 3 seeds).")
+    assert protocol_targets(collect(tasks, [mkd, pkd]), "t") == []  # no plain student: no verdict
