@@ -606,13 +606,15 @@ def _chain_after(tasks: Sequence[Task]) -> Dict[str, int]:
 
 
 def _progress(task: Task) -> int:
-    """Iterations a running task has finished (over its SAL stages), from its metrics.json."""
+    """Iterations a running task has finished (over its SAL stages), from its metrics.json: the
+    last record written, not the highest (a resumed run appends from its last checkpoint, below
+    the records its stopped piece left past that checkpoint)."""
     done = 0
     for folder, _, files in os.walk(task.output_dir):
         if "metrics.json" in files:
             iterations = [r["iteration"] for r in _metrics_records(os.path.join(folder, "metrics.json"))
                           if "iteration" in r]
-            done += max(iterations) + 1 if iterations else 0
+            done += iterations[-1] + 1 if iterations else 0
     return min(done, task.iterations or done)
 
 
@@ -785,6 +787,8 @@ def run_tasks(tasks: Sequence[Task], jobs: int = 1, threads: int = 0, log=print,
         if time.time() - last_progress >= progress_every:
             last_progress = time.time()
             for name, (task, _, began) in running.items():
+                # a resumed piece starts at its last checkpoint, below what its folder said at the start
+                progress_at_start[name] = min(progress_at_start[name], _progress(task))
                 log(_progress_line(task, time.time() - began, progress_at_start[name]))
                 note_wall_s(task, earlier[name] + time.time() - began)
         for name, (task, proc, start_time) in list(running.items()):

@@ -151,6 +151,15 @@ def test_progress_line_eta_counts_only_this_pieces_pace(tmp_path):
     assert "ETA" not in _progress_line(task, 60.0, done_at_start=2400)  # no iteration yet in this piece
 
 
+def test_progress_of_a_resumed_run_is_its_last_record_not_its_highest(tmp_path):
+    task = _task(tmp_path, "fitnet/seed0", iterations=3000)
+    os.makedirs(task.output_dir)
+    # stopped at 1960 after a checkpoint at 1900; the resumed piece has logged 1919 so far
+    with open(os.path.join(task.output_dir, "metrics.json"), "w") as f:
+        f.writelines(json.dumps({"iteration": i}) + "\n" for i in (1899, 1919, 1939, 1959, 1919))
+    assert _progress(task) == 1920
+
+
 def test_commit_record_commits_that_file_only(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
