@@ -101,6 +101,8 @@ class Profile:
         report_splits: datasets every row's final weights are evaluated on after training,
             besides its config's test split (``dataloader.test``, the split that chooses):
             the held-out split that only reports (its metrics go to the record's ``splits``).
+        judge_targets: end the section with the targets written before the runs, judged on
+            the first report split for the rows of ``table`` (benchmarks/targets.py).
     """
 
     name: str
@@ -119,6 +121,7 @@ class Profile:
     report_splits: Tuple[str, ...] = ()
     strongest_baselines: int = 1
     restart_stopped: bool = False
+    judge_targets: bool = False
 
     def seeds(self, row: Row) -> Tuple[int, ...]:
         return self.headline_seeds if row.headline or row.all_seeds else self.headline_seeds[:1]
@@ -620,6 +623,7 @@ PROFILES: Dict[str, Profile] = {
         table="converged",
         report_splits=CONVERGED_TEST,
         strongest_baselines=2,
+        judge_targets=True,
         description="MKD and DFMSD against a plain edge-sized student at a fixed budget of N "
                     "iterations (not its plateau: see the note), val chooses, test reports",
         note=f"Sanity image size (short edge 100-112 px, test 112), 8 images an iteration. Every student "

@@ -431,10 +431,18 @@ def read_final_metrics(output_dir: str) -> Dict[str, float]:
 
 
 def _metrics_records(path: str) -> List[dict]:
+    """The records of a metrics.json; its last line is left out while it does not parse yet (a
+    running training may be writing it)."""
     if not os.path.isfile(path):
         return []
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        lines = [line for line in f if line.strip()]
+    records = [json.loads(line) for line in lines[:-1]]
+    try:
+        records += [json.loads(lines[-1])] if lines else []
+    except json.JSONDecodeError:
+        pass
+    return records
 
 
 def seconds_per_iteration(output_dir: str) -> Optional[float]:

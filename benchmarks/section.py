@@ -113,9 +113,9 @@ def benchmark_markdown(profile, tasks, results, model_costs, figures, command, r
         lines += [f"**Not in the {profile.report_splits[0]} tables** (finished before the profile evaluated "
                   f"that split; delete a run's record and folder to train it again): {', '.join(unreported)}.", ""]
     lines += result_tables(results, reported, profile.report_splits[0] if reported is not None else "")
-    if reported is not None:
-        for table in TABLE_TITLES:
-            lines += verdict_lines(protocol_targets(reported, table), profile.report_splits[0])
+    if reported is not None and profile.judge_targets:
+        verdicts = protocol_targets(reported, profile.table, seeds=len(profile.headline_seeds))
+        lines += verdict_lines(verdicts, profile.report_splits[0])
     verdicts = targets(results)
     if verdicts:
         lines += ["### Targets", ""]

@@ -158,6 +158,12 @@ def test_progress_of_a_resumed_run_is_its_last_record_not_its_highest(tmp_path):
     with open(os.path.join(task.output_dir, "metrics.json"), "w") as f:
         f.writelines(json.dumps({"iteration": i}) + "\n" for i in (1899, 1919, 1939, 1959, 1919))
     assert _progress(task) == 1920
+    with open(os.path.join(task.output_dir, "metrics.json"), "a") as f:
+        f.write('{"iteration": 19')  # a line the training is writing now
+    assert _progress(task) == 1920
+    with open(os.path.join(task.output_dir, "metrics.json"), "a") as f:
+        f.write('39}\n')
+    assert _progress(task) == 1940
 
 
 def test_commit_record_commits_that_file_only(tmp_path):

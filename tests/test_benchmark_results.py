@@ -537,26 +537,47 @@ def test_protocol_targets_by_hand():
     dfmsd = Row("d", "DFMSD (a, b), long label", "t", "c/dfmsd_x.py", headline=True)
     pkd = Row("k", "PKD", "t", "c/pkd_x.py", role="baseline")
     fitnet = Row("f", "FitNet", "t", "c/fitnet_x.py", role="baseline")
+    other_table = Row("o", "MKD elsewhere", "u", "c/mkd_y.py", headline=True)
     aps = {plain: [20.0, 22.0, 21.0], same: [30.0, 31.0, 32.0], teacher: [41.0], mkd: [21.5, 23.4, 22.3],
-           dfmsd: [27.0, 21.9, 27.0], pkd: [21.5], fitnet: [19.0]}
-    tasks = [_finished(row, seed, ap) for row, values in aps.items() for seed, ap in enumerate(values)]
-    verdicts = protocol_targets(collect(tasks, list(aps)), "t")
+           dfmsd: [27.0, 21.9, 27.0], pkd: [21.5], fitnet: [19.0], other_table: [0.0, 0.0, 0.0]}
+
+    def judged():
+        tasks = [_finished(row, seed, ap) for row, values in aps.items() for seed, ap in enumerate(values)]
+        return protocol_targets(collect(tasks, list(aps)), "t")
+
+    verdicts = judged()
     assert [v.met for v in verdicts] == [True, False, False, False, False]
     mkd_v, dfmsd_v, baselines_v, same_v, stretch_v = verdicts
-    assert mkd_v.target.startswith("MKD: >= +1.0 AP") and mkd_v.detail == "+1.40 (+1.50, +1.40, +1.30; 3 seeds)"
+    assert mkd_v.target.startswith("MKD: >= +1.0 AP")
+    # plain student's seed std over 20, 22, 21: 1.0
+    assert mkd_v.detail == "MKD +1.40 (+1.50, +1.40, +1.30; 3 seeds), beyond the plain student's seed std (1.000)"
     # DFMSD: mean +4.30, well over +1.0, but seed 1 is -0.10
-    assert dfmsd_v.detail == "+4.30 (+7.00, -0.10, +6.00; 3 seeds)"
-    # plain std over 20, 22, 21 is 1.0: PKD's +1.5 (21.5 - 20 at seed 0) is beyond it; FitNet is below
-    assert baselines_v.detail == ("1 of 2 above (1 by more than the seed noise; the plain student's seed std is "
-                                  "1.00): PKD +1.50 (+1.50; 1 seed); FitNet -1.00 (-1.00; 1 seed)")
-    assert same_v.detail.startswith("0 of 2 above: MKD -8.60 (-8.50, -7.60, -9.70; 3 seeds)")
+    assert dfmsd_v.detail.startswith("DFMSD +4.30 (+7.00, -0.10, +6.00; 3 seeds)")
+    # no baseline has 3 seeds yet: each is judged on its seed 0; PKD 21.5 - 20, FitNet 19 - 20
+    assert baselines_v.detail == ("judged on every baseline on the seeds it has (fewer than two have all seeds): "
+                                  "1 above, 1 of them beyond the plain student's seed std 1.000; every baseline: "
+                                  "PKD +1.50 (+1.50; 1 seed); FitNet -1.00 (-1.00; 1 seed)")
+    assert same_v.detail.startswith("0 of 2 above: MKD -8.60 (-8.50, -7.60, -9.70; 3 seeds); DFMSD")
     # gap closed: (25.3 - 21) / (41 - 21) = 21.5%
-    assert stretch_v.detail == "22% (DFMSD 25.30, plain 21.00, teacher 41.00)"
+    assert stretch_v.detail == "22% (DFMSD 25.30 over 3 seed(s), plain 21.00, teacher 41.00)"
+
     aps[same] = [20.0, 20.0, 20.0]
     aps[fitnet] = [21.1]
-    tasks = [_finished(row, seed, ap) for row, values in aps.items() for seed, ap in enumerate(values)]
-    assert [v.met for v in protocol_targets(collect(tasks, list(aps)), "t")] == [True, False, True, True, False]
-    lines = verdict_lines(protocol_targets(collect(tasks, list(aps)), "t"), "test_split")
-    assert lines[0].startswith("### Targets, judged on test_split")
-    assert lines[2].endswith("**met**; +1.40 (+1.50, +1.40, +1.30; 3 seeds).")
+    assert [v.met for v in judged()] == [True, False, True, True, False]
+    # two baselines with all 3 seeds: only they are judged; PKD: (+1.5 - 1 - 1) / 3 < 0, FitNet +1.03
+    aps[pkd] = [21.5, 21.0, 20.0]
+    aps[fitnet] = [21.1, 23.0, 22.0]
+    _, _, baselines_v, same_v, _ = judged()
+    assert not baselines_v.met
+    assert baselines_v.detail.startswith("judged on the 2 with 3 seeds: 1 above, 1 of them beyond")
+    # the same-compute target now counts the 3-seed baselines too (PKD: +1.5, +1, 0 over 20, 20, 20)
+    assert same_v.met and same_v.detail.startswith("4 of 4 above")
+
+    lines = verdict_lines(judged(), "test_split")
+    assert lines[0] == "### Targets (written before the runs), judged on test_split"
+    assert lines[4] == ("- MKD: >= +1.0 AP over the plain student, 3 seeds, every seed better: **met**; MKD +1.40 "
+                        "(+1.50, +1.40, +1.30; 3 seeds), beyond the plain student's seed std (1.000).")
+    tasks = [_finished(plain, s, ap) for s, ap in enumerate(aps[plain])] + [_finished(pkd, 7, 30.0)]
+    (lonely,) = protocol_targets(collect(tasks, [plain, pkd]), "t")  # no seed shared: not above, no crash
+    assert not lonely.met and lonely.detail.endswith("PKD: no seed shared with its reference")
     assert protocol_targets(collect(tasks, [mkd, pkd]), "t") == []  # no plain student: no verdict
