@@ -97,7 +97,8 @@ def _model_costs(results, work_dir, profile, size=LATENCY_SIZE):
         exported = os.path.join(work_dir, profile.name, "exported", f"{r.row.name}.pth")
         os.makedirs(os.path.dirname(exported), exist_ok=True)
         export_student(_final_checkpoint(r.tasks[0].output_dir), exported, force=True)
-        add(f"{r.row.label} student, exported", cfg.model, exported, f"loads strictly into {student_row.config}")
+        name = r.row.label if "student" in r.row.label else f"{r.row.label} student"
+        add(f"{name}, exported", cfg.model, exported, f"loads strictly into {student_row.config}")
     if models:
         image_format = image_cfg.dataloader.test.mapper.image_format
         formats = {label: getattr(m, "input_format", None) for label, m in models.items()}

@@ -666,6 +666,7 @@ PROFILES["quick"] = replace(
     distill_overrides=QUICK_DISTILL + CONVERGED_DISTILLED_STUDENT,
     table="quick",
     strongest_baselines=0,
+    judge_targets=False,  # one seed at the demo's scale: no target can be judged
     description="the README demo: the converged protocol in small (two teachers, the plain student at N "
                 "and 2N, MKD and DFMSD), one seed, val chooses, test reports",
     note=f"Demo scale (benchmarks/plan.py, QUICK_*): the converged profile's protocol (its teachers, its "
@@ -685,6 +686,7 @@ PROFILES["converged_ablations"] = replace(
     rows=(*(r.name for r in CONVERGED_ROWS if r.role != "baseline"), *(r.name for r in CONVERGED_ABLATION_ROWS)),
     table="",
     strongest_baselines=0,
+    judge_targets=False,
     description="the converged benchmark's ablations (MKD table 4, DFMSD table 11; seed 0) and Mask R-CNN "
                 "students (MKD table 2; 3 paired seeds), val chooses, test reports",
     note=f"The converged profile's scale, schedule (N = {CONVERGED_N}), teachers and splits; its headline "

@@ -279,6 +279,7 @@ def test_quick_profile_is_the_converged_protocol_at_the_demo_scale(tmp_path):
         CONVERGED_WEAK_TEACHER, CONVERGED_TEACHER, CONVERGED_STUDENT, CONVERGED_STUDENT]
     assert all(r.table == "quick" for r in rows.values())
     assert quick.headline_seeds == (0,) and quick.report_splits == CONVERGED_TEST == converged.report_splits
+    assert converged.judge_targets and not quick.judge_targets  # one seed: no verdict in the demo's section
     assert quick.student_iters < converged.student_iters and quick.teacher_iters < converged.teacher_iters
     tasks = {t.name: t for t in plan_tasks(quick, list(rows.values()), str(tmp_path))}
     assert len(tasks) == 7  # six rows and the box cache
